@@ -1,0 +1,183 @@
+//! Claim guards: write access to claimed slots, published when the guard goes.
+
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+
+use crate::shared::Shared;
+use crate::sync::MutPtr;
+
+/// One claimed slot, written in place through `Deref`/`DerefMut`.
+///
+/// The slot still holds whatever an earlier event left there (or the factory's
+/// value): overwrite every field the stages read. It is published when the guard is
+/// dropped or [`publish`](Claim::publish)ed; if the producer's thread panics while
+/// holding it, the slot is published as it stands, so the stages never wait on a
+/// hole. Leaking the guard (`mem::forget`) leaves such a hole: the stages will stop
+/// at it.
+#[must_use = "a claim is published when dropped; write the slot first"]
+pub struct Claim<'a, T> {
+    shared: &'a Shared<T>,
+    sequence: i64,
+    slot: MutPtr<T>,
+    /// Borrows the producer: a single producer has one claim at a time.
+    _producer: PhantomData<&'a mut ()>,
+}
+
+impl<'a, T> Claim<'a, T> {
+    /// # Safety
+    ///
+    /// The caller must have reserved `sequence` for itself alone, and every gating
+    /// stage must have released `sequence - capacity`.
+    #[inline]
+    pub(crate) unsafe fn new(shared: &'a Shared<T>, sequence: i64) -> Self {
+        // SAFETY: the caller's contract is `Slots::write`'s.
+        let slot = unsafe { shared.slots.write(sequence) };
+        Self {
+            shared,
+            sequence,
+            slot,
+            _producer: PhantomData,
+        }
+    }
+
+    /// The sequence of this slot.
+    #[inline]
+    pub fn sequence(&self) -> i64 {
+        self.sequence
+    }
+
+    /// Publishes the slot now (the same as dropping the guard).
+    #[inline]
+    pub fn publish(self) {}
+}
+
+impl<T> Deref for Claim<'_, T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: the claim is exclusive until published, which happens only when
+        // `self` is dropped, after this borrow ends.
+        unsafe { self.slot.deref() }
+    }
+}
+
+impl<T> DerefMut for Claim<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`.
+        unsafe { self.slot.deref() }
+    }
+}
+
+impl<T> Drop for Claim<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.shared.sequencer.publish(self.sequence, self.sequence);
+        self.shared.waiter.notify();
+    }
+}
+
+impl<T> std::fmt::Debug for Claim<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claim")
+            .field("sequence", &self.sequence)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A run of claimed slots `first..=last`, published together when the guard is
+/// dropped or [`publish`](BatchClaim::publish)ed (with one store on a
+/// single-producer ring). The same caveats as [`Claim`] apply to every slot.
+#[must_use = "a batch is published when dropped; write its slots first"]
+pub struct BatchClaim<'a, T> {
+    shared: &'a Shared<T>,
+    first: i64,
+    last: i64,
+    /// Loom tracks each slot's exclusive access for as long as the batch lives.
+    #[cfg(loom)]
+    slots: Vec<MutPtr<T>>,
+    _producer: PhantomData<&'a mut ()>,
+}
+
+impl<'a, T> BatchClaim<'a, T> {
+    /// # Safety
+    ///
+    /// As [`Claim::new`], for every sequence in `first..=last`.
+    #[inline]
+    pub(crate) unsafe fn new(shared: &'a Shared<T>, first: i64, last: i64) -> Self {
+        debug_assert!(first <= last && last - first < shared.capacity());
+        Self {
+            shared,
+            first,
+            last,
+            // SAFETY: the caller's contract is `Slots::write`'s for each sequence.
+            #[cfg(loom)]
+            slots: (first..=last)
+                .map(|s| unsafe { shared.slots.write(s) })
+                .collect(),
+            _producer: PhantomData,
+        }
+    }
+
+    /// The first sequence of the batch.
+    pub fn first(&self) -> i64 {
+        self.first
+    }
+
+    /// The last sequence of the batch.
+    pub fn last(&self) -> i64 {
+        self.last
+    }
+
+    /// Number of slots in the batch.
+    pub fn len(&self) -> usize {
+        (self.last - self.first + 1) as usize
+    }
+
+    /// Always false: a batch holds at least one slot.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The slots with their sequences, in order, to write in place.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (i64, &mut T)> + '_ {
+        #[cfg(not(loom))]
+        {
+            let shared = self.shared;
+            (self.first..=self.last).map(move |sequence| {
+                // SAFETY: the batch holds the claim on every sequence in it, and
+                // each is yielded once, so the `&mut` borrows never overlap; they
+                // end with `&mut self`, before the batch is published.
+                (sequence, unsafe { shared.slots.write(sequence).into_mut() })
+            })
+        }
+        #[cfg(loom)]
+        {
+            // SAFETY: as above; loom checks it through the guards.
+            (self.first..).zip(self.slots.iter().map(|slot| unsafe { slot.deref() }))
+        }
+    }
+
+    /// Publishes the batch now (the same as dropping the guard).
+    pub fn publish(self) {}
+}
+
+impl<T> Drop for BatchClaim<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        #[cfg(loom)]
+        self.slots.clear();
+        self.shared.sequencer.publish(self.first, self.last);
+        self.shared.waiter.notify();
+    }
+}
+
+impl<T> std::fmt::Debug for BatchClaim<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchClaim")
+            .field("first", &self.first)
+            .field("last", &self.last)
+            .finish_non_exhaustive()
+    }
+}

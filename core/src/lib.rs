@@ -1,0 +1,71 @@
+//! seqlane: an LMAX-style ring buffer and command sequencer.
+//!
+//! A pre-allocated ring of slots, written in place by producers and read by
+//! *stages*: event handlers, each on its own thread, arranged in a dependency graph
+//! (in parallel, in a pipeline, in a diamond). Producers are gated by the slowest
+//! terminal stage, so nothing is overwritten before every stage has seen it, and
+//! nothing is dropped: a full ring is back-pressure ([`Producer::try_claim`] says so,
+//! [`Producer::claim`] waits).
+//!
+//! - [`RingBuilder`] allocates the slots, takes the [`Stage`]s and a
+//!   [`WaitStrategy`], and starts them behind a single [`Producer`] or cloneable
+//!   [`MultiProducer`]s.
+//! - Producers [`claim`](Producer::claim) slots (one or a batch), write them in place
+//!   and publish them; stages see each event once, in sequence order, in batches.
+//! - The [`Ring`] owns the stage threads: [`Ring::join`] drains and stops once the
+//!   producers are gone, [`Ring::halt`] stops at once. A panicking handler halts the
+//!   ring and comes back as a [`RingError`] instead of wedging it.
+//!
+//! # Examples
+//!
+//! ```
+//! use seqlane::{RingBuilder, Stage};
+//! use std::sync::mpsc;
+//!
+//! let (sums, results) = mpsc::channel();
+//! let mut total = 0u64;
+//! let mut builder = RingBuilder::new(1024, || 0u64);
+//! builder.add_stage(Stage::new(move |value: &u64, _sequence: i64, end_of_batch: bool| {
+//!     total += value;
+//!     if end_of_batch {
+//!         sums.send(total).unwrap();
+//!     }
+//! }));
+//! let (mut producer, ring) = builder.build_single_producer()?;
+//! for value in 1..=1000 {
+//!     producer.publish(|slot| *slot = value)?;
+//! }
+//! drop(producer);
+//! ring.join()?;
+//! assert_eq!(results.iter().last(), Some(500_500));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Memory ordering
+//!
+//! Every atomic access names its ordering and the access it pairs with. The
+//! protocol is model-checked with loom (`core/tests/loom_*.rs`):
+//! `RUSTFLAGS="--cfg loom" cargo test -p seqlane --release --test 'loom_*'`.
+
+#![deny(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod barrier;
+mod claim;
+mod error;
+mod ring;
+mod sequence;
+mod sequencer;
+mod shared;
+mod slots;
+mod stage;
+mod sync;
+mod wait;
+
+pub use claim::{BatchClaim, Claim};
+pub use error::{Halted, RingError, StagePanic, TryClaimError};
+pub use ring::{Ring, RingBuilder};
+pub use sequencer::multi::MultiProducer;
+pub use sequencer::single::Producer;
+pub use stage::{EventHandler, Pinning, Stage, StageId, StageStatus};
+pub use wait::WaitStrategy;

@@ -1,0 +1,72 @@
+//! The pre-allocated storage of the ring: a power-of-two array of slots, written in
+//! place and never reallocated.
+
+use crate::sync::{ConstPtr, MutPtr, UnsafeCell};
+
+/// The slots of the ring. Which thread may touch which slot is decided entirely by the
+/// sequencer and the stages' sequences: a slot is written only by the producer that
+/// claimed its sequence, and read only by stages that observed its publication.
+pub(crate) struct Slots<T> {
+    slots: Box<[UnsafeCell<T>]>,
+    mask: i64,
+}
+
+// SAFETY: slots hand out `&mut T` to one producer thread at a time and `&T` to stage
+// threads only after publication (the sequencer's Release/Acquire pairs order the
+// two), so sharing the storage needs `T: Send` (values move between threads through
+// the slots) and `T: Sync` (several stages read one slot at once).
+unsafe impl<T: Send + Sync> Sync for Slots<T> {}
+// SAFETY: as above; the storage owns its values.
+unsafe impl<T: Send> Send for Slots<T> {}
+
+impl<T> Slots<T> {
+    /// Allocates `capacity` slots, each filled by `factory`.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is zero, not a power of two, or above 2^31.
+    pub(crate) fn new(capacity: usize, mut factory: impl FnMut() -> T) -> Self {
+        assert!(
+            capacity.is_power_of_two() && capacity <= 1 << 31,
+            "ring capacity must be a power of two between 1 and 2^31, got {capacity}"
+        );
+        let slots = (0..capacity).map(|_| UnsafeCell::new(factory())).collect();
+        Self {
+            slots,
+            mask: capacity as i64 - 1,
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    #[inline]
+    fn cell(&self, sequence: i64) -> &UnsafeCell<T> {
+        debug_assert!(sequence >= 0, "negative sequence {sequence}");
+        // `& mask` keeps the index in bounds, so the compiler drops the check.
+        &self.slots[(sequence & self.mask) as usize]
+    }
+
+    /// Shared access to the slot of `sequence`.
+    ///
+    /// # Safety
+    ///
+    /// `sequence` must be published, and the caller's stage must not have released
+    /// it (its sequence is below `sequence`), so no producer can be writing the slot.
+    #[inline]
+    pub(crate) unsafe fn read(&self, sequence: i64) -> ConstPtr<T> {
+        self.cell(sequence).get()
+    }
+
+    /// Exclusive access to the slot of `sequence`.
+    ///
+    /// # Safety
+    ///
+    /// The caller must hold the claim on `sequence` and not have published it, and
+    /// every gating stage must have released `sequence - capacity`.
+    #[inline]
+    pub(crate) unsafe fn write(&self, sequence: i64) -> MutPtr<T> {
+        self.cell(sequence).get_mut()
+    }
+}

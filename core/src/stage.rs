@@ -1,0 +1,242 @@
+//! Stages: event handlers, each on its own thread, arranged in a dependency graph.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+
+use crate::barrier::Barrier;
+use crate::sequence::{Sequence, INITIAL};
+use crate::shared::Shared;
+use crate::sync::{Arc, AtomicBool, AtomicUsize};
+
+/// Processes the events of a ring, one stage's worth.
+///
+/// Each stage runs its handler on its own thread and sees every published event, in
+/// sequence order, after the stages it runs [`after`](Stage::after). Events arrive in
+/// batches (everything available when the stage looked); `end_of_batch` marks the
+/// last event of a batch, the place to flush buffered work.
+///
+/// Closures `FnMut(&T, i64, bool)` are handlers.
+pub trait EventHandler<T>: Send + 'static {
+    /// Handles the event published at `sequence`.
+    fn on_event(&mut self, event: &T, sequence: i64, end_of_batch: bool);
+
+    /// Called on the stage's thread before the first event.
+    fn on_start(&mut self) {}
+
+    /// Called on the stage's thread after the last event, when the ring drained or
+    /// was halted (not after this handler panicked).
+    fn on_shutdown(&mut self) {}
+}
+
+impl<T, F> EventHandler<T> for F
+where
+    F: FnMut(&T, i64, bool) + Send + 'static,
+{
+    #[inline]
+    fn on_event(&mut self, event: &T, sequence: i64, end_of_batch: bool) {
+        self(event, sequence, end_of_batch)
+    }
+}
+
+/// Names a stage added to a [`RingBuilder`](crate::RingBuilder), so later stages can
+/// run [`after`](Stage::after) it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StageId(pub(crate) usize);
+
+/// A stage to add to a ring: a handler and where it runs.
+///
+/// # Examples
+///
+/// A diamond: `a` and `b` see each event in parallel, `c` only after both.
+///
+/// ```
+/// use seqlane::{RingBuilder, Stage};
+///
+/// let mut builder = RingBuilder::new(64, || 0u32);
+/// let a = builder.add_stage(Stage::new(|_: &u32, _: i64, _: bool| {}).name("a"));
+/// let b = builder.add_stage(Stage::new(|_: &u32, _: i64, _: bool| {}).name("b"));
+/// builder.add_stage(Stage::new(|_: &u32, _: i64, _: bool| {}).name("c").after(&[a, b]));
+/// let (producer, ring) = builder.build_single_producer()?;
+/// drop(producer);
+/// ring.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Stage<H> {
+    pub(crate) handler: H,
+    pub(crate) name: Option<String>,
+    pub(crate) after: Vec<StageId>,
+    pub(crate) core: Option<usize>,
+}
+
+impl<H> Stage<H> {
+    /// A stage running `handler`, directly after the producers.
+    pub fn new(handler: H) -> Self {
+        Self {
+            handler,
+            name: None,
+            after: Vec::new(),
+            core: None,
+        }
+    }
+
+    /// Names the stage and its thread (default: `seqlane-stage-N`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Runs the stage after `stages`: it sees an event only once all of them have
+    /// processed it.
+    pub fn after(mut self, stages: &[StageId]) -> Self {
+        self.after.extend_from_slice(stages);
+        self
+    }
+
+    /// Pins the stage's thread to core `core` (an index as `core_affinity` counts
+    /// them). If the machine has no such core or refuses, the stage runs unpinned and
+    /// [`Ring::stages`](crate::Ring::stages) reports [`Pinning::Failed`].
+    pub fn pin_to_core(mut self, core: usize) -> Self {
+        self.core = Some(core);
+        self
+    }
+}
+
+/// Whether a stage's thread got the core it asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pinning {
+    /// The stage did not ask to be pinned.
+    NotRequested,
+    /// The stage's thread has not started yet.
+    Pending,
+    /// Pinned to this core.
+    Pinned(usize),
+    /// The machine refused this core; the stage runs unpinned.
+    Failed(usize),
+}
+
+/// A snapshot of one stage, from [`Ring::stages`](crate::Ring::stages).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StageStatus {
+    /// The stage's name.
+    pub name: String,
+    /// The highest sequence it has processed (-1 before the first).
+    pub processed: i64,
+    /// Whether its thread has finished.
+    pub finished: bool,
+    /// Whether it got its core.
+    pub pinning: Pinning,
+}
+
+const PIN_PENDING: usize = 0;
+const PIN_DONE: usize = 1;
+const PIN_FAILED: usize = 2;
+
+/// What a stage shares with the stages after it, the producers and the owner.
+pub(crate) struct StageState {
+    /// Highest sequence this stage has processed. It has finished reading every slot
+    /// up to it, so producers may reuse them once every gating stage is past them.
+    pub(crate) sequence: Sequence,
+    /// Set (Release) when the stage's thread stops, after its last `sequence`.
+    pub(crate) done: AtomicBool,
+    pub(crate) name: String,
+    core: Option<usize>,
+    pinned: AtomicUsize,
+}
+
+impl StageState {
+    pub(crate) fn new(name: String, core: Option<usize>) -> Self {
+        Self {
+            sequence: Sequence::new(INITIAL),
+            done: AtomicBool::new(false),
+            name,
+            core,
+            pinned: AtomicUsize::new(PIN_PENDING),
+        }
+    }
+
+    pub(crate) fn status(&self) -> StageStatus {
+        let pinning = match (self.core, self.pinned.load(Ordering::Relaxed)) {
+            (None, _) => Pinning::NotRequested,
+            (Some(_), PIN_PENDING) => Pinning::Pending,
+            (Some(core), PIN_DONE) => Pinning::Pinned(core),
+            (Some(core), _) => Pinning::Failed(core),
+        };
+        StageStatus {
+            name: self.name.clone(),
+            processed: self.sequence.get(),
+            finished: self.done.load(Ordering::Acquire),
+            pinning,
+        }
+    }
+
+    fn pin(&self) {
+        let Some(core) = self.core else { return };
+        let pinned = pin_current_thread(core);
+        self.pinned.store(
+            if pinned { PIN_DONE } else { PIN_FAILED },
+            Ordering::Relaxed,
+        );
+    }
+}
+
+#[cfg(not(any(loom, miri)))]
+fn pin_current_thread(core: usize) -> bool {
+    core_affinity::set_for_current(core_affinity::CoreId { id: core })
+}
+
+/// Loom and Miri model no cores.
+#[cfg(any(loom, miri))]
+fn pin_current_thread(_core: usize) -> bool {
+    false
+}
+
+/// The stage's thread: pin, process batches until drained or halted, then report.
+/// A panic in the handler halts the ring so that no stage or producer waits forever
+/// on this one, and comes back as `Err(message)`.
+pub(crate) fn run<T, H: EventHandler<T>>(
+    shared: Arc<Shared<T>>,
+    state: Arc<StageState>,
+    barrier: Barrier,
+    mut handler: H,
+) -> Result<(), String> {
+    state.pin();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        handler.on_start();
+        let mut next = state.sequence.get() + 1;
+        while let Ok(available) = barrier.wait_for(&shared, next) {
+            for sequence in next..=available {
+                // SAFETY: the barrier saw `sequence` published (and processed by
+                // every upstream stage), and this stage has not released it, so no
+                // producer writes the slot while we read it.
+                let slot = unsafe { shared.slots.read(sequence) };
+                // SAFETY: as above.
+                handler.on_event(unsafe { slot.deref() }, sequence, sequence == available);
+            }
+            // Release (in `set`): our reads of these slots happen before a producer
+            // or a later stage acts on the new value.
+            state.sequence.set(available);
+            shared.waiter.notify();
+            next = available + 1;
+        }
+        handler.on_shutdown();
+    }));
+    let result = outcome.map_err(|payload| panic_message(payload.as_ref()));
+    if result.is_err() {
+        shared.halt();
+    }
+    // Release: pairs with the Acquire in `Barrier::upstream_done`.
+    state.done.store(true, Ordering::Release);
+    shared.waiter.notify();
+    result
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}

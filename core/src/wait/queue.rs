@@ -1,0 +1,91 @@
+//! The park/notify handshake behind the parking wait strategies.
+//!
+//! A waiter registers, then polls under the lock, then sleeps on the condvar; a
+//! notifier changes state, then checks for registered waiters, and only if there are
+//! any takes the lock and wakes them. Two `SeqCst` fences make the check and the poll
+//! a Dekker pair: either the notifier sees the registration, or the waiter's poll
+//! sees the change. Either way no wake-up is lost (model-checked in
+//! `tests/loom_wait.rs`).
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crate::sync::{fence, lock, AtomicUsize, Condvar, Mutex};
+
+#[derive(Debug)]
+pub(crate) struct WaitQueue {
+    /// Threads registered to park. Incremented before a waiter's first poll under
+    /// the lock and decremented after its last, so a notifier that reads zero knows
+    /// no waiter can be asleep having missed its change.
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    condvar: Condvar,
+}
+
+impl WaitQueue {
+    pub(crate) fn new() -> Self {
+        Self {
+            waiters: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            condvar: Condvar::new(),
+        }
+    }
+
+    /// Parks the calling thread until `poll` answers or `deadline` passes.
+    pub(crate) fn park_until<R>(
+        &self,
+        mut poll: impl FnMut() -> Option<R>,
+        deadline: Option<Instant>,
+    ) -> Option<R> {
+        let mut guard = lock(&self.lock);
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        // SeqCst fence: pairs with the fence in `notify`. Either the notifier's load
+        // of `waiters` sees our increment, or our poll below sees its change.
+        fence(Ordering::SeqCst);
+        let answer = loop {
+            // Polls run under the lock: a notifier that saw us registered takes the
+            // lock before it wakes us, so it cannot slip between this poll and the
+            // wait below.
+            if let Some(answer) = poll() {
+                break Some(answer);
+            }
+            match deadline {
+                None => {
+                    guard = self.condvar.wait(guard).unwrap_or_else(|p| p.into_inner());
+                }
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break None;
+                    }
+                    guard = self
+                        .condvar
+                        .wait_timeout(guard, deadline - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+            }
+        };
+        self.waiters.fetch_sub(1, Ordering::Relaxed);
+        drop(guard);
+        answer
+    }
+
+    /// Wakes every parked thread, if there is any.
+    #[inline]
+    pub(crate) fn notify(&self) {
+        // SeqCst fence: pairs with the fence in `park_until` (see the module docs).
+        // The caller's change to polled state is sequenced before it.
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::Relaxed) != 0 {
+            self.wake_all();
+        }
+    }
+
+    #[cold]
+    fn wake_all(&self) {
+        // Taking the lock waits out any waiter between its poll and its sleep.
+        drop(lock(&self.lock));
+        self.condvar.notify_all();
+    }
+}
