@@ -182,7 +182,11 @@ impl StageState {
 
 #[cfg(not(any(loom, miri)))]
 fn pin_current_thread(core: usize) -> bool {
-    core_affinity::set_for_current(core_affinity::CoreId { id: core })
+    // Only cores the process may run on: `core_affinity` indexes a fixed-size CPU set
+    // without a bounds check, so an unknown id would abort the process.
+    let available = core_affinity::get_core_ids().unwrap_or_default();
+    available.iter().any(|id| id.id == core)
+        && core_affinity::set_for_current(core_affinity::CoreId { id: core })
 }
 
 /// Loom and Miri model no cores.
@@ -201,11 +205,15 @@ pub(crate) fn run<T, H: EventHandler<T>>(
     mut handler: H,
 ) -> Result<(), String> {
     state.pin();
+    // The event being handled, so that after a panic the stage can record the
+    // events before it as processed and `RingError::unprocessed` is exact.
+    let current = std::cell::Cell::new(INITIAL);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         handler.on_start();
         let mut next = state.sequence.get() + 1;
         while let Ok(available) = barrier.wait_for(&shared, next) {
             for sequence in next..=available {
+                current.set(sequence);
                 // SAFETY: the barrier saw `sequence` published (and processed by
                 // every upstream stage), and this stage has not released it, so no
                 // producer writes the slot while we read it.
@@ -224,6 +232,12 @@ pub(crate) fn run<T, H: EventHandler<T>>(
     let result = outcome.map_err(|payload| panic_message(payload.as_ref()));
     if result.is_err() {
         shared.halt();
+        // The handler finished every event before the one that panicked (or, if it
+        // panicked in `on_start`, none of them).
+        let finished = current.get() - 1;
+        if finished > state.sequence.get() {
+            state.sequence.set(finished);
+        }
     }
     // Release: pairs with the Acquire in `Barrier::upstream_done`.
     state.done.store(true, Ordering::Release);
