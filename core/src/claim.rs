@@ -1,6 +1,7 @@
 //! Claim guards: write access to claimed slots, published when the guard goes.
 
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 
 use crate::shared::Shared;
@@ -18,7 +19,9 @@ use crate::sync::MutPtr;
 pub struct Claim<'a, T> {
     shared: &'a Shared<T>,
     sequence: i64,
-    slot: MutPtr<T>,
+    /// The slot's write access, ended in `drop` before the slot is published (it
+    /// matters to loom, which tracks the access for as long as the guard lives).
+    slot: ManuallyDrop<MutPtr<T>>,
     /// Borrows the producer: a single producer has one claim at a time.
     _producer: PhantomData<&'a mut ()>,
 }
@@ -31,7 +34,7 @@ impl<'a, T> Claim<'a, T> {
     #[inline]
     pub(crate) unsafe fn new(shared: &'a Shared<T>, sequence: i64) -> Self {
         // SAFETY: the caller's contract is `Slots::write`'s.
-        let slot = unsafe { shared.slots.write(sequence) };
+        let slot = ManuallyDrop::new(unsafe { shared.slots.write(sequence) });
         Self {
             shared,
             sequence,
@@ -58,7 +61,7 @@ impl<T> Deref for Claim<'_, T> {
     fn deref(&self) -> &T {
         // SAFETY: the claim is exclusive until published, which happens only when
         // `self` is dropped, after this borrow ends.
-        unsafe { self.slot.deref() }
+        unsafe { MutPtr::deref(&self.slot) }
     }
 }
 
@@ -66,13 +69,16 @@ impl<T> DerefMut for Claim<'_, T> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in `deref`.
-        unsafe { self.slot.deref() }
+        unsafe { MutPtr::deref(&self.slot) }
     }
 }
 
 impl<T> Drop for Claim<'_, T> {
     #[inline]
     fn drop(&mut self) {
+        // SAFETY: `slot` is not used again; the write access must end before the
+        // slot is published to the stages.
+        unsafe { ManuallyDrop::drop(&mut self.slot) };
         self.shared.sequencer.publish(self.sequence, self.sequence);
         self.shared.waiter.notify();
     }

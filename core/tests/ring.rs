@@ -1,3 +1,4 @@
+#![cfg(not(loom))]
 //! Behaviour of the ring through its public API: ordering, gating, dependency graphs,
 //! back-pressure, shutdown and panics. No test here measures time.
 

@@ -89,3 +89,56 @@ impl WaitQueue {
         self.condvar.notify_all();
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::WaitQueue;
+    use crate::sync::{thread, Arc, AtomicBool};
+    use std::sync::atomic::Ordering;
+
+    /// The bare handshake, with a Relaxed flag so that only the fences can order
+    /// it: a waiter that parks is always woken, whichever side runs first. A lost
+    /// wake-up leaves the waiter asleep forever, which loom reports as a deadlock.
+    #[test]
+    fn loom_park_notify_never_loses_a_wakeup() {
+        loom::model(|| {
+            let queue = Arc::new(WaitQueue::new());
+            let flag = Arc::new(AtomicBool::new(false));
+            let waiter = {
+                let (queue, flag) = (Arc::clone(&queue), Arc::clone(&flag));
+                thread::spawn(move || {
+                    queue.park_until(|| flag.load(Ordering::Relaxed).then_some(()), None)
+                })
+            };
+            flag.store(true, Ordering::Relaxed);
+            queue.notify();
+            assert_eq!(waiter.join().unwrap(), Some(()));
+            assert_eq!(queue.waiters.load(Ordering::Relaxed), 0);
+        });
+    }
+
+    /// Two waiters on one queue, two notifications: both wake.
+    #[test]
+    fn loom_notify_wakes_every_parked_waiter() {
+        loom::model(|| {
+            let queue = Arc::new(WaitQueue::new());
+            let flags: Arc<[AtomicBool; 2]> =
+                Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
+            let waiters: Vec<_> = (0..2)
+                .map(|i| {
+                    let (queue, flags) = (Arc::clone(&queue), Arc::clone(&flags));
+                    thread::spawn(move || {
+                        queue.park_until(|| flags[i].load(Ordering::Relaxed).then_some(i), None)
+                    })
+                })
+                .collect();
+            for flag in flags.iter() {
+                flag.store(true, Ordering::Relaxed);
+                queue.notify();
+            }
+            for (i, waiter) in waiters.into_iter().enumerate() {
+                assert_eq!(waiter.join().unwrap(), Some(i));
+            }
+        });
+    }
+}
