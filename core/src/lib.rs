@@ -69,3 +69,8 @@ pub use sequencer::multi::MultiProducer;
 pub use sequencer::single::Producer;
 pub use stage::{EventHandler, Pinning, Stage, StageId, StageStatus};
 pub use wait::WaitStrategy;
+
+/// The README's examples, compiled and run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

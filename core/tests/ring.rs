@@ -254,7 +254,8 @@ fn pipeline_stages_run_in_order_and_a_parallel_stage_sees_everything() {
 
 #[test]
 fn batches_end_with_an_end_of_batch_flag() {
-    let n = scaled(10_000);
+    let batches = scaled(1_000);
+    let n = batches * 10;
     let (flags, received) = mpsc::channel();
     let mut builder = RingBuilder::new(64, u64::default);
     builder.add_stage(Stage::new(
@@ -263,7 +264,7 @@ fn batches_end_with_an_end_of_batch_flag() {
         },
     ));
     let (mut producer, ring) = builder.build_single_producer().unwrap();
-    for _ in 0..n / 10 {
+    for _ in 0..batches {
         let batch = producer.claim_batch(10).unwrap();
         drop(batch);
     }
@@ -314,11 +315,9 @@ fn try_claim_reports_a_full_ring_then_succeeds_once_drained() {
             count.fetch_add(1, Ordering::Relaxed);
         }));
         // Both producer kinds, through one closure each for try and blocking claims.
-        let (mut try_publish, mut publish, ring): (
-            Box<dyn FnMut(u64) -> Result<i64, TryClaimError>>,
-            Box<dyn FnMut(u64) -> Result<i64, Halted>>,
-            _,
-        ) = if multi {
+        type TryPublish = Box<dyn FnMut(u64) -> Result<i64, TryClaimError>>;
+        type Publish = Box<dyn FnMut(u64) -> Result<i64, Halted>>;
+        let (mut try_publish, mut publish, ring): (TryPublish, Publish, _) = if multi {
             let (producer, ring) = builder.build_multi_producer().unwrap();
             let other = producer.clone();
             (
