@@ -173,3 +173,60 @@ impl Waiter {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{WaitStrategy, Waiter};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    const ALL: [WaitStrategy; 4] = [
+        WaitStrategy::BusySpin,
+        WaitStrategy::Yielding,
+        WaitStrategy::BACKOFF,
+        WaitStrategy::Blocking,
+    ];
+
+    #[test]
+    fn the_default_parks() {
+        assert_eq!(WaitStrategy::default(), WaitStrategy::BACKOFF);
+        assert!(WaitStrategy::default().parks());
+        assert!(!WaitStrategy::BusySpin.parks() && !WaitStrategy::Yielding.parks());
+    }
+
+    #[test]
+    fn a_ready_poll_answers_without_waiting() {
+        for strategy in ALL {
+            assert_eq!(Waiter::new(strategy).wait(|| Some(7)), 7);
+        }
+    }
+
+    #[test]
+    fn every_strategy_gives_up_at_its_deadline() {
+        for strategy in ALL {
+            let deadline = Instant::now() + Duration::from_millis(5);
+            let answer: Option<()> = Waiter::new(strategy).wait_until(|| None, Some(deadline));
+            assert_eq!(answer, None, "{strategy:?}");
+            assert!(Instant::now() >= deadline, "{strategy:?} gave up early");
+        }
+    }
+
+    #[test]
+    fn every_strategy_sees_a_change_made_by_another_thread() {
+        for strategy in ALL {
+            let waiter = Arc::new(Waiter::new(strategy));
+            let flag = Arc::new(AtomicBool::new(false));
+            let setter = {
+                let (waiter, flag) = (Arc::clone(&waiter), Arc::clone(&flag));
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(2));
+                    flag.store(true, Ordering::Release);
+                    waiter.notify();
+                })
+            };
+            waiter.wait(|| flag.load(Ordering::Acquire).then_some(()));
+            setter.join().unwrap();
+        }
+    }
+}

@@ -212,3 +212,51 @@ impl<T> std::fmt::Debug for MultiProducer<T> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::MultiCursor;
+    use std::sync::atomic::Ordering;
+
+    fn claim(cursor: &MultiCursor, n: i64) -> i64 {
+        cursor.claimed.atomic().fetch_add(n, Ordering::Relaxed) + n
+    }
+
+    #[test]
+    fn stages_stop_at_the_first_hole() {
+        let cursor = MultiCursor::new(4);
+        assert_eq!(claim(&cursor, 3), 2);
+        cursor.publish(1, 2); // sequence 0 is still being written
+        assert_eq!(cursor.highest_published(0), -1);
+        cursor.publish(0, 0);
+        assert_eq!(cursor.highest_published(0), 2);
+        assert_eq!(cursor.highest_published(2), 2);
+        assert_eq!(cursor.highest_published(3), 2, "nothing claimed past 2");
+    }
+
+    #[test]
+    fn an_earlier_round_in_a_slot_is_not_mistaken_for_the_current_one() {
+        let cursor = MultiCursor::new(2);
+        claim(&cursor, 2);
+        cursor.publish(0, 1);
+        assert_eq!(cursor.highest_published(0), 1);
+        // Sequences 2 and 3 reuse slots 0 and 1, which still hold round 0.
+        assert_eq!(claim(&cursor, 2), 3);
+        assert_eq!(cursor.highest_published(2), 1);
+        cursor.publish(3, 3);
+        assert_eq!(cursor.highest_published(2), 1, "slot of 2 holds sequence 0");
+        cursor.publish(2, 2);
+        assert_eq!(cursor.highest_published(2), 3);
+    }
+
+    #[test]
+    fn rounds_survive_many_wraps() {
+        let cursor = MultiCursor::new(1);
+        for sequence in 0..10_000 {
+            claim(&cursor, 1);
+            assert_eq!(cursor.highest_published(sequence), sequence - 1);
+            cursor.publish(sequence, sequence);
+            assert_eq!(cursor.highest_published(sequence), sequence);
+        }
+    }
+}
