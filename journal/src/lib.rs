@@ -1,7 +1,53 @@
-//! seqlane-journal: the segmented, memory-mapped, checksummed append-only log that
-//! records every event before it fans out to projections.
+//! seqlane-journal: the durable record of every event, as a segmented, memory-mapped,
+//! checksummed, append-only log.
 //!
-//! Not built yet: this crate holds its place in the workspace so the layout is final.
-//! Its record format, writer, reader, recovery and CLI come with the journal issue.
+//! - [`Journal`] is the single writer of a directory: it recovers the log on open
+//!   (checking every record's CRC32C, cutting a torn tail, refusing damage in the
+//!   middle), takes an exclusive lock, appends records and batches, rolls to new
+//!   preallocated segments, syncs per [`SyncPolicy`], and retires old segments.
+//! - [`Reader`] reads records from any sequence without copying payloads, tailing a
+//!   live journal or reading a directory as it stands.
+//! - [`inspect`] summarises and verifies a journal without opening it for writing;
+//!   the `seqlane-journal` CLI (`inspect`, `verify`, `dump`) is built on it.
+//! - [`Codec`] with [`Postcard`] turns values into payloads.
+//!
+//! The on-disk format is in [`format`].
+//!
+//! # Examples
+//!
+//! ```
+//! use seqlane_journal::{Journal, JournalOptions, Reader};
+//!
+//! let dir = tempfile::tempdir()?;
+//! {
+//!     let mut journal = Journal::open(dir.path(), JournalOptions::default())?;
+//!     journal.append(1, b"first")?;
+//!     journal.append(1, b"second")?;
+//! } // dropped: unlocked
+//!
+//! let journal = Journal::open(dir.path(), JournalOptions::default())?;
+//! assert_eq!(journal.recovery_report().records, 2);
+//! assert_eq!(journal.next_sequence(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![deny(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod codec;
+mod error;
+pub mod format;
+mod inspect;
+mod journal;
+mod lock;
+mod reader;
+mod recovery;
+mod segment;
+
+pub use codec::{Codec, Postcard};
+pub use error::{JournalError, Result};
+pub use inspect::{inspect, Inspection, SegmentSummary};
+pub use journal::{Journal, JournalOptions, SyncPolicy};
+pub use lock::LOCK_FILE;
+pub use reader::{Reader, Record};
+pub use recovery::{RecoveryReport, TornTail};

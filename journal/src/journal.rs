@@ -1,0 +1,483 @@
+//! The writer: appends records, rolls segments, syncs per policy, retires old
+//! segments.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{JournalError, Result};
+use crate::format::{frame_size, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::lock::DirLock;
+use crate::reader::Reader;
+use crate::recovery::{self, RecoveryReport, TornTail};
+use crate::segment::{self, Segment};
+
+/// When appended records are forced to the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Never sync: records are in the page cache when an append returns, so they
+    /// survive the process crashing but not the machine losing power.
+    Never,
+    /// Sync (msync) the written range before each append or batch returns.
+    EveryBatch,
+    /// Group commit: sync when an append finds the last sync older than this, and
+    /// on [`Journal::sync`] and drop. Call [`Journal::sync_if_due`] from an idle
+    /// writer to bound the window without appending.
+    Interval(Duration),
+}
+
+/// How to open a journal.
+///
+/// # Examples
+///
+/// ```
+/// use seqlane_journal::{JournalOptions, SyncPolicy};
+///
+/// let options = JournalOptions::default()
+///     .segment_size(16 << 20)
+///     .sync(SyncPolicy::EveryBatch);
+/// assert_eq!(options.sync_policy(), SyncPolicy::EveryBatch);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalOptions {
+    segment_size: u64,
+    sync: SyncPolicy,
+}
+
+impl Default for JournalOptions {
+    /// 64 MiB segments, [`SyncPolicy::EveryBatch`].
+    fn default() -> Self {
+        Self {
+            segment_size: 64 << 20,
+            sync: SyncPolicy::EveryBatch,
+        }
+    }
+}
+
+impl JournalOptions {
+    /// Bytes per segment file, header included (rounded up to a multiple of 4096).
+    ///
+    /// # Panics
+    ///
+    /// If `bytes` is below 4096.
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        assert!(
+            bytes >= 4096,
+            "a segment needs at least 4096 bytes, not {bytes}"
+        );
+        self.segment_size = bytes.next_multiple_of(4096);
+        self
+    }
+
+    /// The sync policy (default [`SyncPolicy::EveryBatch`]).
+    pub fn sync(mut self, policy: SyncPolicy) -> Self {
+        self.sync = policy;
+        self
+    }
+
+    /// The configured sync policy.
+    pub fn sync_policy(&self) -> SyncPolicy {
+        self.sync
+    }
+}
+
+/// How far the writer has got, shared with in-process readers.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    /// The sequence after the last appended record. Every frame below it is fully
+    /// written and never written again (Release by the writer, Acquire by readers).
+    pub(crate) appended: AtomicU64,
+    /// The sequence after the last synced record.
+    pub(crate) synced: AtomicU64,
+}
+
+/// An open journal: the single writer of a directory of segments.
+///
+/// Opening recovers the log (checks every record, cuts a torn tail) and takes an
+/// exclusive lock on the directory. Records get consecutive sequences.
+///
+/// # Examples
+///
+/// ```
+/// use seqlane_journal::{Journal, JournalOptions, SyncPolicy};
+///
+/// let dir = tempfile::tempdir()?;
+/// let mut journal = Journal::open(dir.path(), JournalOptions::default().segment_size(1 << 20))?;
+/// let first = journal.append(1, b"item created")?;
+/// let batch = journal.append_batch([(2, &b"renamed"[..]), (3, &b"checked in"[..])])?;
+/// assert_eq!((first, batch), (0, Some(1..=2)));
+/// assert_eq!(journal.durable(), Some(2)); // EveryBatch: synced before returning
+///
+/// let mut reader = journal.reader_from(1)?;
+/// let record = reader.next_record()?.unwrap();
+/// assert_eq!((record.sequence, record.tag, record.payload), (1, 2, &b"renamed"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Journal {
+    dir: PathBuf,
+    options: JournalOptions,
+    /// Base sequences and paths of every segment, oldest first; the last is active.
+    segments: Vec<(u64, PathBuf)>,
+    active: Segment,
+    /// Write position in the active segment: the end of its published frames.
+    offset: usize,
+    /// First byte of the active segment not yet synced.
+    unsynced_from: usize,
+    next_sequence: u64,
+    first_sequence: u64,
+    last_sync: Instant,
+    progress: Arc<Progress>,
+    report: RecoveryReport,
+    /// Set when an append failed part-way; the journal refuses further appends.
+    poisoned: Option<String>,
+    _lock: DirLock,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal in `dir`, recovering what is there.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Locked`] if another writer holds it; a corrupt segment or a
+    /// corrupt record followed by valid ones ([`JournalError::CorruptRecord`], naming
+    /// the file and offset); [`JournalError::Allocate`] when the first segment cannot
+    /// be preallocated; I/O errors.
+    pub fn open(dir: impl AsRef<Path>, options: JournalOptions) -> Result<Self> {
+        let dir = dir.as_ref().to_owned();
+        let started = Instant::now();
+        std::fs::create_dir_all(&dir).map_err(JournalError::io("journal::create_dir", &dir))?;
+        let lock = DirLock::acquire(&dir)?;
+        let segment::Listing {
+            segments: listed,
+            leftovers,
+        } = segment::list(&dir)?;
+        for leftover in &leftovers {
+            std::fs::remove_file(leftover)
+                .map_err(JournalError::io("journal::remove_leftover", leftover))?;
+        }
+
+        let mut records = 0;
+        let mut truncated = None;
+        let mut last: Option<(Segment, recovery::Scan)> = None;
+        let count = listed.len();
+        for (index, (base, path)) in listed.iter().enumerate() {
+            let segment = Segment::open(path.clone(), true)?;
+            segment.check_name(*base)?;
+            if let Some((_, previous)) = &last {
+                if segment.header.base_sequence != previous.next_sequence {
+                    return Err(JournalError::CorruptSegment {
+                        path: path.clone(),
+                        reason: format!(
+                            "starts at sequence {}, but the previous segment ends before {}",
+                            segment.header.base_sequence, previous.next_sequence
+                        ),
+                    });
+                }
+            }
+            let scan = recovery::scan(&segment);
+            records += scan.records;
+            if let Some(problem) = &scan.problem {
+                if problem.followed_by_valid || index + 1 < count {
+                    return Err(JournalError::CorruptRecord {
+                        path: path.clone(),
+                        offset: scan.end as u64,
+                        reason: problem.reason.clone(),
+                    });
+                }
+                let bytes = problem.dirty_end - scan.end;
+                segment.zero(scan.end, bytes)?;
+                truncated = Some(TornTail {
+                    path: path.clone(),
+                    offset: scan.end as u64,
+                    bytes: bytes as u64,
+                    reason: problem.reason.clone(),
+                });
+            }
+            last = Some((segment, scan));
+        }
+
+        let (active, offset, next_sequence) = match last {
+            Some((segment, scan)) => (segment, scan.end, scan.next_sequence),
+            None => (
+                Segment::create(&dir, 0, options.segment_size)?,
+                SEGMENT_HEADER_LEN,
+                0,
+            ),
+        };
+        let mut segments = listed;
+        if segments.is_empty() {
+            segments.push((0, active.path.clone()));
+        }
+        let first_sequence = segments[0].0;
+        let progress = Arc::new(Progress {
+            appended: AtomicU64::new(next_sequence),
+            synced: AtomicU64::new(next_sequence),
+        });
+        let report = RecoveryReport {
+            segments: segments.len(),
+            records,
+            first_sequence,
+            next_sequence,
+            truncated,
+            removed_leftovers: leftovers,
+            elapsed: started.elapsed(),
+        };
+        Ok(Self {
+            dir,
+            options,
+            segments,
+            active,
+            offset,
+            unsynced_from: offset,
+            next_sequence,
+            first_sequence,
+            last_sync: Instant::now(),
+            progress,
+            report,
+            poisoned: None,
+            _lock: lock,
+        })
+    }
+
+    /// What opening found: records, sequences, a truncated torn tail.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// The journal's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options it was opened with.
+    pub fn options(&self) -> &JournalOptions {
+        &self.options
+    }
+
+    /// The sequence the next append gets.
+    pub fn next_sequence(&self) -> u64 {
+        self.next_sequence
+    }
+
+    /// The first sequence still held (retirement removes older ones).
+    pub fn first_sequence(&self) -> u64 {
+        self.first_sequence
+    }
+
+    /// The highest sequence that is durable under the sync policy: synced to disk,
+    /// or for [`SyncPolicy::Never`] written to the page cache. `None` before the
+    /// first record.
+    pub fn durable(&self) -> Option<u64> {
+        let line = match self.options.sync {
+            SyncPolicy::Never => self.next_sequence,
+            _ => self.progress.synced.load(Ordering::Acquire),
+        };
+        line.checked_sub(1)
+    }
+
+    /// The highest sequence synced to disk, whatever the policy.
+    pub fn synced(&self) -> Option<u64> {
+        self.progress.synced.load(Ordering::Acquire).checked_sub(1)
+    }
+
+    /// Appends one record (a batch of one) and returns its sequence.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::RecordTooLarge`]; [`JournalError::Allocate`] when a new
+    /// segment is needed and the disk is full (nothing is appended then, and the
+    /// journal stays usable); a sync failure, after which the journal is poisoned.
+    pub fn append(&mut self, tag: u32, payload: &[u8]) -> Result<u64> {
+        let sequence = self.next_sequence;
+        self.append_batch([(tag, payload)])?;
+        Ok(sequence)
+    }
+
+    /// Appends records in order, publishes them together and syncs once per the
+    /// policy. Returns their sequences (`None` for an empty batch).
+    ///
+    /// # Errors
+    ///
+    /// As [`append`](Self::append). Records before the failing one are appended
+    /// (see [`next_sequence`](Self::next_sequence)).
+    pub fn append_batch<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = (u32, &'a [u8])>,
+    ) -> Result<Option<std::ops::RangeInclusive<u64>>> {
+        if let Some(reason) = &self.poisoned {
+            return Err(JournalError::Poisoned(reason.clone()));
+        }
+        let first = self.next_sequence;
+        let mut outcome = Ok(());
+        for (tag, payload) in records {
+            outcome = self.write(tag, payload);
+            if outcome.is_err() {
+                break;
+            }
+        }
+        // Release: pairs with the Acquire in `Reader`; the frames are written.
+        self.progress
+            .appended
+            .store(self.next_sequence, Ordering::Release);
+        outcome?;
+        match self.options.sync {
+            SyncPolicy::Never => {}
+            SyncPolicy::EveryBatch => self.sync()?,
+            SyncPolicy::Interval(_) => self.sync_if_due()?,
+        }
+        Ok((self.next_sequence > first).then(|| first..=self.next_sequence - 1))
+    }
+
+    /// Writes one frame, rolling to a new segment first if it does not fit.
+    fn write(&mut self, tag: u32, payload: &[u8]) -> Result<()> {
+        let size = frame_size(payload.len());
+        let segment_size = self.options.segment_size;
+        if size as u64 > segment_size - SEGMENT_HEADER_LEN as u64
+            || payload.len() > u32::MAX as usize - FRAME_HEADER_LEN
+        {
+            return Err(JournalError::RecordTooLarge {
+                payload_len: payload.len(),
+                segment_size,
+            });
+        }
+        if self.offset + size > self.active.capacity() {
+            self.roll()?;
+        }
+        self.active
+            .write_frame(self.offset, self.next_sequence, tag, payload);
+        self.offset += size;
+        self.next_sequence += 1;
+        Ok(())
+    }
+
+    /// Closes the active segment (synced, if the policy syncs) and starts the next.
+    fn roll(&mut self) -> Result<()> {
+        if self.options.sync != SyncPolicy::Never {
+            self.sync()?;
+        }
+        let next = Segment::create(&self.dir, self.next_sequence, self.options.segment_size)?;
+        self.segments.push((self.next_sequence, next.path.clone()));
+        self.active = next;
+        self.offset = SEGMENT_HEADER_LEN;
+        self.unsynced_from = SEGMENT_HEADER_LEN;
+        Ok(())
+    }
+
+    /// Syncs everything appended so far to disk.
+    ///
+    /// # Errors
+    ///
+    /// An msync failure (an I/O error on the device). The journal is then poisoned:
+    /// what reached the disk is unknown until it is reopened.
+    pub fn sync(&mut self) -> Result<()> {
+        let appended = self.next_sequence;
+        if let Err(error) = self
+            .active
+            .flush(self.unsynced_from, self.offset - self.unsynced_from)
+        {
+            self.poisoned = Some(error.to_string());
+            return Err(error);
+        }
+        self.unsynced_from = self.offset;
+        self.last_sync = Instant::now();
+        // Release: a reader of `synced` may rely on the records being on disk.
+        self.progress.synced.store(appended, Ordering::Release);
+        Ok(())
+    }
+
+    /// Under [`SyncPolicy::Interval`], syncs if the interval has passed since the
+    /// last sync and something is unsynced; otherwise does nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`sync`](Self::sync).
+    pub fn sync_if_due(&mut self) -> Result<()> {
+        let SyncPolicy::Interval(interval) = self.options.sync else {
+            return Ok(());
+        };
+        if self.unsynced_from < self.offset && self.last_sync.elapsed() >= interval {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// A reader from `sequence`, which may run on another thread while this journal
+    /// appends: it sees every record once it is appended, and never a partial one.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::OutOfRange`] if `sequence` was retired or is past the next
+    /// append; I/O errors opening the segment.
+    pub fn reader_from(&self, sequence: u64) -> Result<Reader> {
+        if sequence < self.first_sequence || sequence > self.next_sequence {
+            return Err(JournalError::OutOfRange {
+                sequence,
+                first: self.first_sequence,
+                next: self.next_sequence,
+            });
+        }
+        Reader::tailing(&self.dir, sequence, Arc::clone(&self.progress))
+    }
+
+    /// The segments, oldest first: base sequence and path.
+    pub fn segments(&self) -> &[(u64, PathBuf)] {
+        &self.segments
+    }
+
+    /// Deletes whole segments whose records all come before `sequence` (typically
+    /// the sequence a snapshot covers), or moves them into `archive` if given. The
+    /// active segment is never retired. Returns the paths removed or moved.
+    ///
+    /// Readers that already have a retired segment open keep reading it.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors removing, moving or syncing; segments handled before the error
+    /// stay handled.
+    pub fn retire_before(&mut self, sequence: u64, archive: Option<&Path>) -> Result<Vec<PathBuf>> {
+        let mut retired = Vec::new();
+        if let Some(archive) = archive {
+            std::fs::create_dir_all(archive)
+                .map_err(JournalError::io("journal::create_archive", archive))?;
+        }
+        while self.segments.len() > 1 && self.segments[1].0 <= sequence {
+            let (_, path) = self.segments.remove(0);
+            let outcome = match archive {
+                Some(archive) => {
+                    let target = archive.join(path.file_name().expect("segment paths have names"));
+                    std::fs::rename(&path, &target)
+                        .map_err(JournalError::io("journal::archive", &path))
+                }
+                None => {
+                    std::fs::remove_file(&path).map_err(JournalError::io("journal::retire", &path))
+                }
+            };
+            if let Err(error) = outcome {
+                self.segments.insert(0, (0, path));
+                self.segments[0].0 = self.first_sequence;
+                return Err(error);
+            }
+            self.first_sequence = self.segments[0].0;
+            retired.push(path);
+        }
+        if !retired.is_empty() {
+            segment::sync_dir(&self.dir)?;
+            if let Some(archive) = archive {
+                segment::sync_dir(archive)?;
+            }
+        }
+        Ok(retired)
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        // Group commit owes a final sync; the other policies have nothing pending
+        // that they promised to sync.
+        if matches!(self.options.sync, SyncPolicy::Interval(_)) && self.poisoned.is_none() {
+            let _ = self.sync();
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! Segment files: naming, creating (preallocated, so a full disk fails here and not
+//! as a SIGBUS later), mapping, and writing frames through the mapping.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use crate::error::{JournalError, Result};
+use crate::format::{self, HeaderError, SegmentHeader, SEGMENT_HEADER_LEN};
+
+const EXTENSION: &str = "seg";
+const TEMP_EXTENSION: &str = "seg.tmp";
+
+/// `dir/<base sequence, 20 digits>.seg`, so names sort in sequence order.
+pub(crate) fn segment_path(dir: &Path, base_sequence: u64) -> PathBuf {
+    dir.join(format!("{base_sequence:020}.{EXTENSION}"))
+}
+
+/// The base sequence a segment file's name claims, if it is a segment's name.
+fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".seg")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// What a journal directory holds.
+pub(crate) struct Listing {
+    /// Segments by base sequence, in order.
+    pub(crate) segments: Vec<(u64, PathBuf)>,
+    /// Temporary files from a crash while creating a segment.
+    pub(crate) leftovers: Vec<PathBuf>,
+}
+
+/// The segments in `dir`, sorted by base sequence, and any leftover temporary files.
+pub(crate) fn list(dir: &Path) -> Result<Listing> {
+    let mut segments = Vec::new();
+    let mut leftovers = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(JournalError::io("segment::list", dir))?;
+    for entry in entries {
+        let entry = entry.map_err(JournalError::io("segment::list", dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(base) = parse_segment_name(name) {
+            segments.push((base, entry.path()));
+        } else if name.ends_with(TEMP_EXTENSION) {
+            leftovers.push(entry.path());
+        }
+    }
+    segments.sort_unstable_by_key(|(base, _)| *base);
+    Ok(Listing {
+        segments,
+        leftovers,
+    })
+}
+
+/// Fsyncs a directory, so that a created, renamed or removed entry survives a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(JournalError::io("segment::sync_dir", dir))
+}
+
+/// A mapped segment file.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) path: PathBuf,
+    pub(crate) header: SegmentHeader,
+    map: MmapRaw,
+    writable: bool,
+}
+
+impl Segment {
+    /// Creates segment `base_sequence` in `dir`: a temporary file, preallocated,
+    /// headed and synced, then renamed into place and the directory synced. A crash
+    /// at any point leaves either no segment or a complete empty one.
+    pub(crate) fn create(dir: &Path, base_sequence: u64, capacity: u64) -> Result<Self> {
+        let path = segment_path(dir, base_sequence);
+        let temp = path.with_extension(TEMP_EXTENSION);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temp)
+            .map_err(JournalError::io("segment::create", &temp))?;
+        if let Err(source) =
+            rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, capacity)
+        {
+            drop(file);
+            let _ = std::fs::remove_file(&temp);
+            return Err(JournalError::Allocate {
+                path,
+                size: capacity,
+                source: source.into(),
+            });
+        }
+        let header = SegmentHeader {
+            base_sequence,
+            capacity,
+            created_unix_micros: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64),
+            writer_pid: std::process::id(),
+        };
+        file.write_all_at(&header.encode(), 0)
+            .and_then(|()| file.sync_all())
+            .map_err(JournalError::io("segment::write_header", &temp))?;
+        std::fs::rename(&temp, &path).map_err(JournalError::io("segment::rename", &temp))?;
+        sync_dir(dir)?;
+        Self::map(path, file, true)
+    }
+
+    /// Opens an existing segment, for writing (recovery and appends) or reading.
+    pub(crate) fn open(path: PathBuf, writable: bool) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(writable)
+            .open(&path)
+            .map_err(JournalError::io("segment::open", &path))?;
+        Self::map(path, file, writable)
+    }
+
+    fn map(path: PathBuf, file: File, writable: bool) -> Result<Self> {
+        let len = file
+            .metadata()
+            .map_err(JournalError::io("segment::stat", &path))?
+            .len();
+        let mut head = [0u8; SEGMENT_HEADER_LEN];
+        let read = read_prefix(&file, &mut head)
+            .map_err(JournalError::io("segment::read_header", &path))?;
+        let header = SegmentHeader::decode(&head[..read]).map_err(|error| match error {
+            HeaderError::BadMagic => JournalError::BadMagic { path: path.clone() },
+            HeaderError::UnsupportedVersion { found } => JournalError::UnsupportedVersion {
+                path: path.clone(),
+                found,
+                supported: format::VERSION,
+            },
+            HeaderError::Truncated { len } => JournalError::CorruptSegment {
+                path: path.clone(),
+                reason: format!("file of {len} bytes is shorter than a segment header"),
+            },
+            HeaderError::Corrupt(reason) => JournalError::CorruptSegment {
+                path: path.clone(),
+                reason: reason.to_owned(),
+            },
+        })?;
+        if header.capacity != len {
+            return Err(JournalError::CorruptSegment {
+                path,
+                reason: format!("header says {} bytes, file has {len}", header.capacity),
+            });
+        }
+        if usize::try_from(len).is_err() {
+            return Err(JournalError::CorruptSegment {
+                path,
+                reason: "too large to map".into(),
+            });
+        }
+        let mut options = MmapOptions::new();
+        options.len(len as usize);
+        let map = if writable {
+            options.map_raw(&file)
+        } else {
+            options.map_raw_read_only(&file)
+        };
+        let map = map.map_err(JournalError::io("segment::mmap", &path))?;
+        Ok(Self {
+            path,
+            header,
+            map,
+            writable,
+        })
+    }
+
+    /// Checks that the base sequence in the file's name is the one in its header.
+    pub(crate) fn check_name(&self, base_from_name: u64) -> Result<()> {
+        if self.header.base_sequence != base_from_name {
+            return Err(JournalError::CorruptSegment {
+                path: self.path.clone(),
+                reason: format!(
+                    "its name says base sequence {base_from_name}, its header says {}",
+                    self.header.base_sequence
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The bytes `offset..offset + len` of the segment.
+    ///
+    /// # Safety
+    ///
+    /// No one may write these bytes while the slice lives: in this process, they
+    /// must lie below what the writer has published (it never rewrites those); a
+    /// writer in another process is outside Rust's model, and every frame read
+    /// through here is checksummed.
+    pub(crate) unsafe fn bytes(&self, offset: usize, len: usize) -> &[u8] {
+        assert!(
+            offset <= self.capacity() && len <= self.capacity() - offset,
+            "range outside the segment"
+        );
+        // SAFETY: in bounds (checked above) of a live mapping; the caller rules out
+        // concurrent writes.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(offset), len) }
+    }
+
+    /// Writes a frame at `offset` and publishes its length last.
+    ///
+    /// The caller (the journal's single writer) guarantees that `offset` is the end
+    /// of the published data, that the frame fits, and that the bytes are zero past
+    /// the payload.
+    pub(crate) fn write_frame(&self, offset: usize, sequence: u64, tag: u32, payload: &[u8]) {
+        assert!(self.writable, "write to a read-only segment");
+        let size = format::frame_size(payload.len());
+        assert!(
+            offset.is_multiple_of(format::ALIGN) && offset + size <= self.capacity(),
+            "frame outside the segment"
+        );
+        // SAFETY: in bounds (checked above); only this writer writes the segment,
+        // and no reader borrows bytes at or past `offset` before the length below is
+        // published and the journal's progress moves past this frame.
+        let frame =
+            unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(offset), size) };
+        let len = format::encode_frame_body(frame, sequence, tag, payload);
+        // SAFETY: `offset` is 8-aligned in a page-aligned mapping, so the length field
+        // is a valid, aligned `u32`; no one else writes it.
+        let len_field =
+            unsafe { AtomicU32::from_ptr(self.map.as_mut_ptr().add(offset).cast::<u32>()) };
+        // Release: a reader that loads the length with Acquire sees the whole frame.
+        len_field.store(len.to_le(), Ordering::Release);
+    }
+
+    /// Zeroes `offset..offset + len` (a torn tail found by recovery) and syncs it.
+    pub(crate) fn zero(&self, offset: usize, len: usize) -> Result<()> {
+        assert!(self.writable && offset + len <= self.capacity());
+        // SAFETY: in bounds; recovery runs before any reader of this journal exists.
+        unsafe { std::ptr::write_bytes(self.map.as_mut_ptr().add(offset), 0, len) };
+        self.flush(offset, len)
+    }
+
+    /// Writes `offset..offset + len` back to the disk (msync), so it survives a power
+    /// loss.
+    pub(crate) fn flush(&self, offset: usize, len: usize) -> Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        self.map
+            .flush_range(offset, len)
+            .map_err(JournalError::io("segment::msync", &self.path))
+    }
+}
+
+/// Reads up to `buf.len()` bytes from the start of `file`.
+fn read_prefix(file: &File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut read = 0;
+    while read < buf.len() {
+        match file.read_at(&mut buf[read..], read as u64)? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    Ok(read)
+}
