@@ -58,7 +58,8 @@ pub fn inspect(dir: impl AsRef<Path>) -> Result<Inspection> {
     let listed = segment::list(dir.as_ref())?.segments;
     let mut inspection = Inspection::default();
     let mut expected_base: Option<u64> = None;
-    for (base, path) in listed {
+    let count = listed.len();
+    for (index, (base, path)) in listed.into_iter().enumerate() {
         let mut summary = SegmentSummary {
             path: path.clone(),
             base_sequence: base,
@@ -68,7 +69,7 @@ pub fn inspect(dir: impl AsRef<Path>) -> Result<Inspection> {
             created_unix_micros: 0,
             problem: None,
         };
-        match Segment::open(path, false) {
+        match Segment::open(path, false, index + 1 == count) {
             Err(error) => {
                 summary.problem = Some(error.to_string());
                 expected_base = None;
@@ -80,6 +81,13 @@ pub fn inspect(dir: impl AsRef<Path>) -> Result<Inspection> {
                 summary.records = scan.records;
                 summary.used_bytes = scan.end as u64;
                 let mut problems = Vec::new();
+                if (segment.capacity() as u64) < segment.header.capacity {
+                    problems.push(format!(
+                        "file is {} bytes, its header says {}: cut short (the next open extends it)",
+                        segment.capacity(),
+                        segment.header.capacity
+                    ));
+                }
                 if let Err(error) = segment.check_name(base) {
                     problems.push(error.to_string());
                 }

@@ -163,7 +163,7 @@ impl Journal {
         let mut last: Option<(Segment, recovery::Scan)> = None;
         let count = listed.len();
         for (index, (base, path)) in listed.iter().enumerate() {
-            let segment = Segment::open(path.clone(), true)?;
+            let segment = Segment::open(path.clone(), true, index + 1 == count)?;
             segment.check_name(*base)?;
             if let Some((_, previous)) = &last {
                 if segment.header.base_sequence != previous.next_sequence {

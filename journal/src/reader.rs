@@ -140,7 +140,7 @@ impl Reader {
     }
 
     fn open_segment(&mut self, base: u64, path: PathBuf) -> Result<()> {
-        let segment = Segment::open(path, false)?;
+        let segment = Segment::open(path, false, true)?;
         segment.check_name(base)?;
         self.segment = Some(segment);
         self.offset = SEGMENT_HEADER_LEN;
@@ -213,7 +213,11 @@ impl Reader {
             };
             if len == 0 {
                 // The end of this segment's records: the log continues in the next
-                // segment if there is one starting at `next`.
+                // segment if there is one starting at `next` (an empty segment is
+                // the end: the next one cannot start at the same sequence).
+                if segment.header.base_sequence == self.next {
+                    return Ok(None);
+                }
                 let path = segment::segment_path(&self.dir, self.next);
                 if limit.is_some() || path.exists() {
                     if !path.exists() {

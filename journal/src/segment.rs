@@ -113,20 +113,24 @@ impl Segment {
             .map_err(JournalError::io("segment::write_header", &temp))?;
         std::fs::rename(&temp, &path).map_err(JournalError::io("segment::rename", &temp))?;
         sync_dir(dir)?;
-        Self::map(path, file, true)
+        Self::map(path, file, true, false)
     }
 
     /// Opens an existing segment, for writing (recovery and appends) or reading.
-    pub(crate) fn open(path: PathBuf, writable: bool) -> Result<Self> {
+    ///
+    /// A file shorter than its header says is refused unless `short_ok` (the last
+    /// segment, cut short by a crash or a copy): a writable one is then extended
+    /// back to its size with zeros, a read-only one is mapped as it is.
+    pub(crate) fn open(path: PathBuf, writable: bool, short_ok: bool) -> Result<Self> {
         let file = OpenOptions::new()
             .read(true)
             .write(writable)
             .open(&path)
             .map_err(JournalError::io("segment::open", &path))?;
-        Self::map(path, file, writable)
+        Self::map(path, file, writable, short_ok)
     }
 
-    fn map(path: PathBuf, file: File, writable: bool) -> Result<Self> {
+    fn map(path: PathBuf, file: File, writable: bool, short_ok: bool) -> Result<Self> {
         let len = file
             .metadata()
             .map_err(JournalError::io("segment::stat", &path))?
@@ -150,11 +154,29 @@ impl Segment {
                 reason: reason.to_owned(),
             },
         })?;
-        if header.capacity != len {
+        let mut len = len;
+        if len > header.capacity || (len < header.capacity && !short_ok) {
             return Err(JournalError::CorruptSegment {
                 path,
                 reason: format!("header says {} bytes, file has {len}", header.capacity),
             });
+        }
+        if len < header.capacity && writable {
+            file.set_len(header.capacity)
+                .map_err(JournalError::io("segment::extend", &path))?;
+            if let Err(source) = rustix::fs::fallocate(
+                &file,
+                rustix::fs::FallocateFlags::empty(),
+                0,
+                header.capacity,
+            ) {
+                return Err(JournalError::Allocate {
+                    path,
+                    size: header.capacity,
+                    source: source.into(),
+                });
+            }
+            len = header.capacity;
         }
         if usize::try_from(len).is_err() {
             return Err(JournalError::CorruptSegment {

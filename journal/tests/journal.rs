@@ -1,0 +1,500 @@
+//! The journal through its public API: round trips across segment rolls, recovery
+//! from torn tails and flipped bits, locking, a full disk, retention, sync policies
+//! and a reader racing the writer.
+
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use seqlane_journal::{format, inspect, Journal, JournalError, JournalOptions, Reader, SyncPolicy};
+
+const SMALL_SEGMENT: u64 = 4096;
+
+/// A payload that depends only on its sequence, of varying length (0..300 bytes).
+fn payload(sequence: u64) -> Vec<u8> {
+    let len = (sequence * 7919 % 300) as usize;
+    (0..len).map(|i| (sequence as usize + i) as u8).collect()
+}
+
+fn tag(sequence: u64) -> u32 {
+    (sequence % 5) as u32
+}
+
+fn options() -> JournalOptions {
+    JournalOptions::default().segment_size(SMALL_SEGMENT)
+}
+
+/// Appends sequences `from..to`, alternating single appends and batches.
+fn append_range(journal: &mut Journal, from: u64, to: u64) {
+    let mut sequence = from;
+    while sequence < to {
+        if sequence % 3 == 0 {
+            assert_eq!(
+                journal.append(tag(sequence), &payload(sequence)).unwrap(),
+                sequence
+            );
+            sequence += 1;
+        } else {
+            let end = (sequence + 7).min(to);
+            let payloads: Vec<_> = (sequence..end).map(|s| (tag(s), payload(s))).collect();
+            let range = journal
+                .append_batch(payloads.iter().map(|(t, p)| (*t, &p[..])))
+                .unwrap();
+            assert_eq!(range, Some(sequence..=end - 1));
+            sequence = end;
+        }
+    }
+}
+
+/// Reads every record from `from`, checks each against `payload`, and returns the
+/// sequence after the last.
+fn read_all(dir: &Path, from: u64) -> u64 {
+    let mut reader = Reader::open(dir, from).unwrap();
+    let mut expected = from;
+    while let Some(record) = reader.next_record().unwrap() {
+        assert_eq!(record.sequence, expected);
+        assert_eq!(record.tag, tag(expected));
+        assert_eq!(
+            record.payload,
+            &payload(expected)[..],
+            "payload of {expected}"
+        );
+        expected += 1;
+    }
+    expected
+}
+
+fn last_segment(dir: &Path) -> PathBuf {
+    let mut segments: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    segments.sort();
+    segments.pop().unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.path().is_file() {
+            fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn records_round_trip_across_segment_rolls_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path(), options()).unwrap();
+    append_range(&mut journal, 0, 300);
+    assert!(journal.segments().len() > 5, "small segments should roll");
+    drop(journal);
+
+    let mut journal = Journal::open(dir.path(), options()).unwrap();
+    let report = journal.recovery_report().clone();
+    assert_eq!(
+        (report.records, report.next_sequence, report.truncated),
+        (300, 300, None)
+    );
+    append_range(&mut journal, 300, 400);
+    assert_eq!(read_all(dir.path(), 0), 400);
+    // Seek into the middle: the reader finds the segment by name.
+    for from in [1, 57, 299, 300, 399, 400] {
+        assert_eq!(read_all(dir.path(), from), 400, "from {from}");
+    }
+    let mut tail = journal.reader_from(123).unwrap();
+    assert_eq!(tail.next_record().unwrap().unwrap().sequence, 123);
+    assert!(inspect(dir.path()).unwrap().is_valid());
+}
+
+#[test]
+fn an_empty_journal_opens_reads_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path(), options()).unwrap();
+    assert_eq!((journal.next_sequence(), journal.durable()), (0, None));
+    assert_eq!(
+        Reader::open(dir.path(), 0).unwrap().next_record().unwrap(),
+        None
+    );
+    drop(journal);
+    let journal = Journal::open(dir.path(), options()).unwrap();
+    assert_eq!(journal.recovery_report().records, 0);
+}
+
+/// The last record's segment, and where its frame starts and ends (unpadded).
+fn last_record_extent(dir: &Path, records: u64) -> (PathBuf, usize, usize) {
+    let path = last_segment(dir);
+    let mut reader = Reader::open(dir, records - 1).unwrap();
+    let payload_len = reader.next_record().unwrap().unwrap().payload.len();
+    let used = inspect(dir).unwrap().segments.pop().unwrap().used_bytes as usize;
+    let start = used - format::frame_size(payload_len);
+    (path, start, start + format::FRAME_HEADER_LEN + payload_len)
+}
+
+/// A crash mid-write leaves the last record cut at any byte: with preallocation the
+/// rest reads as zeros; a copied or truncated file may be shorter still. Either way
+/// recovery drops exactly that record, says so, and appends after it.
+#[test]
+fn recovery_cuts_a_torn_last_record_at_every_byte() {
+    const RECORDS: u64 = 40;
+    let original = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(original.path(), options()).unwrap();
+    append_range(&mut journal, 0, RECORDS);
+    drop(journal);
+    let (path, start, end) = last_record_extent(original.path(), RECORDS);
+    assert!(
+        end - start > format::FRAME_HEADER_LEN,
+        "the last record should carry a payload"
+    );
+    let name = path.file_name().unwrap().to_owned();
+
+    for cut in start..end {
+        for truncate in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            copy_dir(original.path(), dir.path());
+            let file = OpenOptions::new()
+                .write(true)
+                .open(dir.path().join(&name))
+                .unwrap();
+            if truncate {
+                file.set_len(cut as u64).unwrap();
+            } else {
+                file.write_all_at(&vec![0; end - cut], cut as u64).unwrap();
+            }
+            drop(file);
+
+            let mut journal = Journal::open(dir.path(), options())
+                .unwrap_or_else(|e| panic!("cut at {cut} (truncate {truncate}): {e}"));
+            let report = journal.recovery_report().clone();
+            assert_eq!(report.next_sequence, RECORDS - 1, "cut at {cut}");
+            // A cut inside the length field zeroes it, so the record reads as never
+            // written; any later cut leaves a torn record, which is reported.
+            match &report.truncated {
+                Some(torn) => assert_eq!(torn.offset as usize, start, "cut at {cut}"),
+                None => assert!(cut < start + 4, "cut at {cut} went unreported"),
+            }
+            append_range(&mut journal, RECORDS - 1, RECORDS + 3);
+            drop(journal);
+            assert_eq!(read_all(dir.path(), 0), RECORDS + 3, "cut at {cut}");
+            assert!(inspect(dir.path()).unwrap().is_valid(), "cut at {cut}");
+        }
+    }
+}
+
+/// One flipped bit anywhere in a record that valid records follow: opening refuses
+/// with the file and offset, and nothing is truncated.
+#[test]
+fn a_flipped_bit_before_valid_records_is_a_hard_error_naming_file_and_offset() {
+    let original = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(original.path(), options()).unwrap();
+    append_range(&mut journal, 0, 12);
+    drop(journal);
+    let first_segment = original.path().join("00000000000000000000.seg");
+    let mut reader = Reader::open(original.path(), 0).unwrap();
+    let first_len = reader.next_record().unwrap().unwrap().payload.len();
+    let start = format::SEGMENT_HEADER_LEN;
+    // Length, checksum, sequence, tag and payload bytes of the first record.
+    for byte in start..start + format::FRAME_HEADER_LEN + first_len {
+        for bit in [0, 3, 7] {
+            let dir = tempfile::tempdir().unwrap();
+            copy_dir(original.path(), dir.path());
+            let target = dir.path().join(first_segment.file_name().unwrap());
+            let mut bytes = fs::read(&target).unwrap();
+            bytes[byte] ^= 1 << bit;
+            fs::write(&target, &bytes).unwrap();
+            let error = Journal::open(dir.path(), options()).unwrap_err();
+            match &error {
+                JournalError::CorruptRecord { path, offset, .. } => {
+                    assert_eq!(path, &target);
+                    assert_eq!(*offset as usize, start, "byte {byte}");
+                }
+                other => panic!("byte {byte} bit {bit}: {other}"),
+            }
+            assert!(error.to_string().contains("refusing to drop them"));
+            assert_eq!(
+                fs::read(&target).unwrap(),
+                bytes,
+                "nothing may be truncated"
+            );
+            assert!(!inspect(dir.path()).unwrap().is_valid());
+        }
+    }
+}
+
+#[test]
+fn a_flipped_bit_in_a_segment_header_is_refused_clearly() {
+    let original = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(original.path(), options()).unwrap();
+    append_range(&mut journal, 0, 5);
+    drop(journal);
+    let name = last_segment(original.path())
+        .file_name()
+        .unwrap()
+        .to_owned();
+    for byte in 0..format::SEGMENT_HEADER_LEN {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(original.path(), dir.path());
+        let target = dir.path().join(&name);
+        let mut bytes = fs::read(&target).unwrap();
+        bytes[byte] ^= 0x04;
+        fs::write(&target, &bytes).unwrap();
+        let error = Journal::open(dir.path(), options()).unwrap_err();
+        let expected = match byte {
+            0..8 => matches!(error, JournalError::BadMagic { .. }),
+            // Any flipped bit of version 1 makes a larger number: a "newer" version,
+            // which says more to the user than a checksum mismatch would.
+            8..12 => matches!(error, JournalError::UnsupportedVersion { found, .. } if found > 1),
+            _ => matches!(error, JournalError::CorruptSegment { .. }),
+        };
+        assert!(expected, "byte {byte}: {error}");
+        assert!(
+            error.to_string().contains(&*target.to_string_lossy()),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn garbage_files_named_like_segments_give_errors_not_panics() {
+    let cases: [&[u8]; 4] = [b"", b"SEQLJRNL", &[0xff; 100], &[0; 4096]];
+    for bytes in cases {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("00000000000000000000.seg"), bytes).unwrap();
+        assert!(Journal::open(dir.path(), options()).is_err());
+        assert!(Reader::open(dir.path(), 0).is_err());
+        assert!(!inspect(dir.path()).unwrap().is_valid());
+    }
+}
+
+#[test]
+fn a_zero_filled_preallocated_tail_is_the_normal_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions::default().segment_size(1 << 20);
+    let mut journal = Journal::open(dir.path(), options.clone()).unwrap();
+    append_range(&mut journal, 0, 10);
+    drop(journal);
+    assert_eq!(
+        fs::metadata(last_segment(dir.path())).unwrap().len(),
+        1 << 20,
+        "preallocated"
+    );
+    let journal = Journal::open(dir.path(), options).unwrap();
+    assert_eq!(journal.recovery_report().truncated, None);
+    assert_eq!(journal.next_sequence(), 10);
+}
+
+#[test]
+fn a_second_writer_is_refused_with_the_holder_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path(), options()).unwrap();
+    let error = Journal::open(dir.path(), options()).unwrap_err();
+    let JournalError::Locked { holder, .. } = &error else {
+        panic!("{error}")
+    };
+    assert!(
+        holder.contains(&format!("pid {}", std::process::id())),
+        "{holder}"
+    );
+    // Readers need no lock.
+    assert!(Reader::open(dir.path(), 0).is_ok());
+    drop(journal);
+    assert!(
+        Journal::open(dir.path(), options()).is_ok(),
+        "the lock goes with the writer"
+    );
+}
+
+#[test]
+fn a_leftover_temporary_segment_is_removed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Journal::open(dir.path(), options()).unwrap());
+    let leftover = dir.path().join("00000000000000000009.seg.tmp");
+    fs::write(&leftover, b"half-made").unwrap();
+    let journal = Journal::open(dir.path(), options()).unwrap();
+    assert_eq!(
+        journal.recovery_report().removed_leftovers,
+        vec![leftover.clone()]
+    );
+    assert!(!leftover.exists());
+}
+
+#[test]
+fn a_record_larger_than_a_segment_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path(), options()).unwrap();
+    let error = journal
+        .append(0, &vec![0; SMALL_SEGMENT as usize])
+        .unwrap_err();
+    assert!(
+        matches!(error, JournalError::RecordTooLarge { .. }),
+        "{error}"
+    );
+    assert_eq!(
+        journal.append(0, b"fine").unwrap(),
+        0,
+        "the journal stays usable"
+    );
+}
+
+#[test]
+fn sync_policies_move_the_durable_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut never =
+        Journal::open(dir.path().join("never"), options().sync(SyncPolicy::Never)).unwrap();
+    never.append(0, b"a").unwrap();
+    assert_eq!((never.durable(), never.synced()), (Some(0), None));
+    never.sync().unwrap();
+    assert_eq!(never.synced(), Some(0));
+
+    let mut every = Journal::open(
+        dir.path().join("every"),
+        options().sync(SyncPolicy::EveryBatch),
+    )
+    .unwrap();
+    every
+        .append_batch([(0, &b"a"[..]), (0, &b"b"[..])])
+        .unwrap();
+    assert_eq!((every.durable(), every.synced()), (Some(1), Some(1)));
+
+    let hour = std::time::Duration::from_secs(3600);
+    let mut group = Journal::open(
+        dir.path().join("group"),
+        options().sync(SyncPolicy::Interval(hour)),
+    )
+    .unwrap();
+    group.append(0, b"a").unwrap();
+    group.sync_if_due().unwrap();
+    assert_eq!(group.durable(), None, "an hour has not passed");
+    group.sync().unwrap();
+    assert_eq!(group.durable(), Some(0));
+
+    let zero = SyncPolicy::Interval(std::time::Duration::ZERO);
+    let mut eager = Journal::open(dir.path().join("eager"), options().sync(zero)).unwrap();
+    eager.append(0, b"a").unwrap();
+    assert_eq!(eager.durable(), Some(0));
+}
+
+#[test]
+fn retired_segments_are_deleted_or_archived_and_reopening_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path(), options()).unwrap();
+    append_range(&mut journal, 0, 200);
+    let bases: Vec<u64> = journal.segments().iter().map(|(base, _)| *base).collect();
+    let archive = dir.path().join("archive");
+    let retired = journal.retire_before(bases[3] + 1, Some(&archive)).unwrap();
+    assert_eq!(retired.len(), 3);
+    assert_eq!(journal.first_sequence(), bases[3]);
+    assert_eq!(fs::read_dir(&archive).unwrap().count(), 3);
+    assert!(matches!(
+        journal.reader_from(0),
+        Err(JournalError::OutOfRange { .. })
+    ));
+    assert_eq!(read_all(dir.path(), bases[3]), 200);
+    let deleted = journal.retire_before(bases[5], None).unwrap();
+    assert_eq!(deleted.len(), 2);
+    drop(journal);
+    let journal = Journal::open(dir.path(), options()).unwrap();
+    assert_eq!(
+        (journal.first_sequence(), journal.next_sequence()),
+        (bases[5], 200)
+    );
+    assert!(matches!(
+        Reader::open(dir.path(), 0),
+        Err(JournalError::OutOfRange { .. })
+    ));
+}
+
+/// A reader on another thread tails the journal while it appends and rolls: it sees
+/// every record, in order, never a partial one.
+#[test]
+fn a_tailing_reader_races_the_writer() {
+    const RECORDS: u64 = 3_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path(), options().sync(SyncPolicy::Never)).unwrap();
+    let mut reader = journal.reader_from(0).unwrap();
+    let tail = std::thread::spawn(move || {
+        let mut expected = 0;
+        while expected < RECORDS {
+            match reader.next_record().unwrap() {
+                Some(record) => {
+                    assert_eq!(record.sequence, expected);
+                    assert_eq!(record.tag, tag(expected));
+                    assert_eq!(record.payload, &payload(expected)[..]);
+                    expected += 1;
+                }
+                None => std::thread::yield_now(),
+            }
+        }
+        assert_eq!(
+            reader.next_record().unwrap(),
+            None,
+            "nothing past the appended"
+        );
+        expected
+    });
+    append_range(&mut journal, 0, RECORDS);
+    assert_eq!(tail.join().unwrap(), RECORDS);
+    assert!(journal.segments().len() > 10);
+}
+
+/// ENOSPC on a small tmpfs: the failed segment allocation is an error up front
+/// (never a SIGBUS), records before it stay intact, and the journal reopens.
+#[test]
+fn a_full_disk_is_an_error_up_front() {
+    let mount = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(mount.path())
+        .output();
+    match mounted {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => {
+            eprintln!(
+                "skipped: cannot mount a tmpfs here ({}); run as root to test ENOSPC",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            return;
+        }
+        Err(error) => {
+            eprintln!("skipped: no mount command ({error})");
+            return;
+        }
+    }
+    let outcome = std::panic::catch_unwind(|| {
+        let dir = mount.path().join("journal");
+        let mut journal = Journal::open(&dir, options()).unwrap();
+        let mut appended = 0;
+        let error = loop {
+            match journal.append(tag(appended), &payload(appended)) {
+                Ok(_) => appended += 1,
+                Err(error) => break error,
+            }
+            assert!(appended < 10_000, "a 64 KiB disk never filled");
+        };
+        assert!(matches!(error, JournalError::Allocate { .. }), "{error}");
+        assert!(error.to_string().contains("is the disk full?"), "{error}");
+        assert!(appended > 0);
+        assert_eq!(
+            journal.next_sequence(),
+            appended,
+            "the failed record was not appended"
+        );
+        let retry = journal.append(tag(appended), &payload(appended));
+        assert!(
+            matches!(retry, Err(JournalError::Allocate { .. })),
+            "still full, still no panic"
+        );
+        drop(journal);
+        let journal = Journal::open(&dir, options()).unwrap();
+        assert_eq!(journal.next_sequence(), appended);
+        assert_eq!(read_all(&dir, 0), appended);
+    });
+    let _ = std::process::Command::new("umount")
+        .arg(mount.path())
+        .status();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
