@@ -79,7 +79,7 @@ fn many_producers_small_ring_slow_consumer_lose_nothing() {
         let (events, received) = mpsc::channel();
         let mut builder = RingBuilder::new(8, Event::default).wait_strategy(strategy);
         builder.add_stage(Stage::new(move |event: &Event, _: i64, _: bool| {
-            if event.value % 64 == 0 {
+            if event.value.is_multiple_of(64) {
                 thread::yield_now(); // a slow consumer keeps the ring full
             }
             events.send(*event).unwrap();

@@ -8,61 +8,9 @@ use std::path::{Path, PathBuf};
 
 use seqlane_journal::{format, inspect, Journal, JournalError, JournalOptions, Reader, SyncPolicy};
 
-const SMALL_SEGMENT: u64 = 4096;
+mod common;
 
-/// A payload that depends only on its sequence, of varying length (0..300 bytes).
-fn payload(sequence: u64) -> Vec<u8> {
-    let len = (sequence * 7919 % 300) as usize;
-    (0..len).map(|i| (sequence as usize + i) as u8).collect()
-}
-
-fn tag(sequence: u64) -> u32 {
-    (sequence % 5) as u32
-}
-
-fn options() -> JournalOptions {
-    JournalOptions::default().segment_size(SMALL_SEGMENT)
-}
-
-/// Appends sequences `from..to`, alternating single appends and batches.
-fn append_range(journal: &mut Journal, from: u64, to: u64) {
-    let mut sequence = from;
-    while sequence < to {
-        if sequence % 3 == 0 {
-            assert_eq!(
-                journal.append(tag(sequence), &payload(sequence)).unwrap(),
-                sequence
-            );
-            sequence += 1;
-        } else {
-            let end = (sequence + 7).min(to);
-            let payloads: Vec<_> = (sequence..end).map(|s| (tag(s), payload(s))).collect();
-            let range = journal
-                .append_batch(payloads.iter().map(|(t, p)| (*t, &p[..])))
-                .unwrap();
-            assert_eq!(range, Some(sequence..=end - 1));
-            sequence = end;
-        }
-    }
-}
-
-/// Reads every record from `from`, checks each against `payload`, and returns the
-/// sequence after the last.
-fn read_all(dir: &Path, from: u64) -> u64 {
-    let mut reader = Reader::open(dir, from).unwrap();
-    let mut expected = from;
-    while let Some(record) = reader.next_record().unwrap() {
-        assert_eq!(record.sequence, expected);
-        assert_eq!(record.tag, tag(expected));
-        assert_eq!(
-            record.payload,
-            &payload(expected)[..],
-            "payload of {expected}"
-        );
-        expected += 1;
-    }
-    expected
-}
+use common::{append_range, options, payload, read_all, tag, SMALL_SEGMENT};
 
 fn last_segment(dir: &Path) -> PathBuf {
     let mut segments: Vec<_> = fs::read_dir(dir)
