@@ -66,6 +66,11 @@ pub(crate) struct Problem {
 /// Scans `segment` from its header, checking every frame's checksum and that
 /// sequences run on from the header's base.
 ///
+/// The log ends cleanly only where a zero length is followed by nothing but zeros.
+/// Nonzero bytes past the end are a problem: a torn tail (a record whose length was
+/// never written, or a partly written one), or, if a valid frame lies among them,
+/// damage in the middle of the log that must not be dropped silently.
+///
 /// Must not run while a writer in this process appends to the segment.
 pub(crate) fn scan(segment: &Segment) -> Scan {
     // SAFETY: the caller rules out a concurrent writer in this process (recovery runs
@@ -77,12 +82,8 @@ pub(crate) fn scan(segment: &Segment) -> Scan {
     let reason = loop {
         match decode_frame(&bytes[offset..]) {
             Decoded::Empty => {
-                return Scan {
-                    records,
-                    end: offset,
-                    next_sequence: expected,
-                    problem: None,
-                };
+                break "bytes after the end of the last record (one whose length was never written)"
+                    .to_owned()
             }
             Decoded::Frame(frame, size) if frame.sequence == expected => {
                 records += 1;
@@ -95,13 +96,18 @@ pub(crate) fn scan(segment: &Segment) -> Scan {
             Decoded::Invalid(reason) => break reason.to_owned(),
         }
     };
-    let followed_by_valid = (offset + ALIGN..bytes.len())
+    let dirty_end = last_nonzero(&bytes[offset..]).map_or(offset, |last| offset + last + 1);
+    if dirty_end == offset {
+        return Scan {
+            records,
+            end: offset,
+            next_sequence: expected,
+            problem: None,
+        };
+    }
+    let followed_by_valid = (offset + ALIGN..dirty_end)
         .step_by(ALIGN)
         .any(|at| matches!(decode_frame(&bytes[at..]), Decoded::Frame(..)));
-    let dirty_end = bytes
-        .iter()
-        .rposition(|&b| b != 0)
-        .map_or(offset, |last| last + 1);
     Scan {
         records,
         end: offset,
@@ -109,7 +115,39 @@ pub(crate) fn scan(segment: &Segment) -> Scan {
         problem: Some(Problem {
             reason,
             followed_by_valid,
-            dirty_end: dirty_end.max(offset),
+            dirty_end,
         }),
+    }
+}
+
+/// The index of the last nonzero byte. Works back in chunks, so the zero tail of a
+/// preallocated segment costs a vectorised compare, not a byte loop.
+fn last_nonzero(bytes: &[u8]) -> Option<usize> {
+    const CHUNK: usize = 4096;
+    let mut end = bytes.len();
+    for chunk in bytes.rchunks(CHUNK) {
+        let start = end - chunk.len();
+        if chunk.iter().fold(0u8, |any, &b| any | b) != 0 {
+            return chunk.iter().rposition(|&b| b != 0).map(|i| start + i);
+        }
+        end = start;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_nonzero;
+
+    #[test]
+    fn last_nonzero_finds_the_last_set_byte() {
+        assert_eq!(last_nonzero(&[]), None);
+        assert_eq!(last_nonzero(&[0; 10_000]), None);
+        for at in [0, 1, 4095, 4096, 4097, 9_999] {
+            let mut bytes = vec![0u8; 10_000];
+            bytes[at] = 1;
+            bytes[0] |= 2;
+            assert_eq!(last_nonzero(&bytes), Some(at));
+        }
     }
 }

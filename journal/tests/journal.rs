@@ -446,3 +446,49 @@ fn a_full_disk_is_an_error_up_front() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// A length field zeroed in the middle of the last segment must not silently end
+/// the log there: valid records follow, so opening refuses. (Found by fuzzing.)
+#[test]
+fn a_zeroed_length_before_valid_records_is_a_hard_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path(), options()).unwrap();
+    append_range(&mut journal, 0, 5);
+    drop(journal);
+    let segment = dir.path().join("00000000000000000000.seg");
+    let file = OpenOptions::new().write(true).open(&segment).unwrap();
+    let second = format::SEGMENT_HEADER_LEN + format::frame_size(payload(0).len());
+    file.write_all_at(&[0; 4], second as u64).unwrap();
+    drop(file);
+    let error = Journal::open(dir.path(), options()).unwrap_err();
+    assert!(
+        matches!(&error, JournalError::CorruptRecord { offset, .. } if *offset as usize == second),
+        "{error}"
+    );
+    assert!(!inspect(dir.path()).unwrap().is_valid());
+}
+
+/// A crash after a frame's body was written but before its length: the body bytes
+/// are cleared on open, so later appends never leave them behind as "damage".
+#[test]
+fn bytes_of_a_record_whose_length_was_never_written_are_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path(), options()).unwrap();
+    append_range(&mut journal, 0, 3);
+    drop(journal);
+    let used = inspect(dir.path()).unwrap().segments[0].used_bytes;
+    let segment = dir.path().join("00000000000000000000.seg");
+    let file = OpenOptions::new().write(true).open(&segment).unwrap();
+    file.write_all_at(&[0xee; 100], used + 4).unwrap();
+    drop(file);
+    let mut journal = Journal::open(dir.path(), options()).unwrap();
+    let torn = journal
+        .recovery_report()
+        .truncated
+        .clone()
+        .expect("the leftover bytes are reported");
+    assert_eq!((torn.offset, torn.bytes), (used, 104));
+    journal.append(0, b"x").unwrap();
+    drop(journal);
+    assert!(inspect(dir.path()).unwrap().is_valid());
+}
