@@ -4,7 +4,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{append_range, options};
+use common::{append_range, options, written};
 use seqlane_journal::Journal;
 
 fn cli(args: &[&str]) -> Output {
@@ -72,10 +72,7 @@ fn dump_prints_text_payloads() {
 
 #[test]
 fn verify_fails_on_a_damaged_journal_and_says_where() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut journal = Journal::open(dir.path(), options()).unwrap();
-    append_range(&mut journal, 0, 10);
-    drop(journal);
+    let dir = written(10);
     let segment = dir.path().join("00000000000000000000.seg");
     let mut bytes = std::fs::read(&segment).unwrap();
     bytes[64 + 10] ^= 0xff; // the first record's sequence field

@@ -10,7 +10,7 @@ use seqlane_journal::{format, inspect, Journal, JournalError, JournalOptions, Re
 
 mod common;
 
-use common::{append_range, options, payload, read_all, tag, SMALL_SEGMENT};
+use common::{append_range, options, payload, read_all, tag, written, SMALL_SEGMENT};
 
 fn last_segment(dir: &Path) -> PathBuf {
     let mut segments: Vec<_> = fs::read_dir(dir)
@@ -87,10 +87,7 @@ fn last_record_extent(dir: &Path, records: u64) -> (PathBuf, usize, usize) {
 #[test]
 fn recovery_cuts_a_torn_last_record_at_every_byte() {
     const RECORDS: u64 = 40;
-    let original = tempfile::tempdir().unwrap();
-    let mut journal = Journal::open(original.path(), options()).unwrap();
-    append_range(&mut journal, 0, RECORDS);
-    drop(journal);
+    let original = written(RECORDS);
     let (path, start, end) = last_record_extent(original.path(), RECORDS);
     assert!(
         end - start > format::FRAME_HEADER_LEN,
@@ -135,10 +132,7 @@ fn recovery_cuts_a_torn_last_record_at_every_byte() {
 /// with the file and offset, and nothing is truncated.
 #[test]
 fn a_flipped_bit_before_valid_records_is_a_hard_error_naming_file_and_offset() {
-    let original = tempfile::tempdir().unwrap();
-    let mut journal = Journal::open(original.path(), options()).unwrap();
-    append_range(&mut journal, 0, 12);
-    drop(journal);
+    let original = written(12);
     let first_segment = original.path().join("00000000000000000000.seg");
     let mut reader = Reader::open(original.path(), 0).unwrap();
     let first_len = reader.next_record().unwrap().unwrap().payload.len();
@@ -173,10 +167,7 @@ fn a_flipped_bit_before_valid_records_is_a_hard_error_naming_file_and_offset() {
 
 #[test]
 fn a_flipped_bit_in_a_segment_header_is_refused_clearly() {
-    let original = tempfile::tempdir().unwrap();
-    let mut journal = Journal::open(original.path(), options()).unwrap();
-    append_range(&mut journal, 0, 5);
-    drop(journal);
+    let original = written(5);
     let name = last_segment(original.path())
         .file_name()
         .unwrap()
@@ -451,10 +442,7 @@ fn a_full_disk_is_an_error_up_front() {
 /// the log there: valid records follow, so opening refuses. (Found by fuzzing.)
 #[test]
 fn a_zeroed_length_before_valid_records_is_a_hard_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut journal = Journal::open(dir.path(), options()).unwrap();
-    append_range(&mut journal, 0, 5);
-    drop(journal);
+    let dir = written(5);
     let segment = dir.path().join("00000000000000000000.seg");
     let file = OpenOptions::new().write(true).open(&segment).unwrap();
     let second = format::SEGMENT_HEADER_LEN + format::frame_size(payload(0).len());
@@ -472,10 +460,7 @@ fn a_zeroed_length_before_valid_records_is_a_hard_error() {
 /// are cleared on open, so later appends never leave them behind as "damage".
 #[test]
 fn bytes_of_a_record_whose_length_was_never_written_are_cleared() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut journal = Journal::open(dir.path(), options()).unwrap();
-    append_range(&mut journal, 0, 3);
-    drop(journal);
+    let dir = written(3);
     let used = inspect(dir.path()).unwrap().segments[0].used_bytes;
     let segment = dir.path().join("00000000000000000000.seg");
     let file = OpenOptions::new().write(true).open(&segment).unwrap();

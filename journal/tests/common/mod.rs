@@ -44,6 +44,14 @@ pub fn append_range(journal: &mut Journal, from: u64, to: u64) {
     }
 }
 
+/// A journal directory holding records `0..records`, closed.
+pub fn written(records: u64) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path(), options()).unwrap();
+    append_range(&mut journal, 0, records);
+    dir
+}
+
 /// Reads every record from `from`, checks each against `payload`, and returns the
 /// sequence after the last.
 pub fn read_all(dir: &Path, from: u64) -> u64 {
