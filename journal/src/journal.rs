@@ -163,7 +163,9 @@ impl Journal {
         let mut last: Option<(Segment, recovery::Scan)> = None;
         let count = listed.len();
         for (index, (base, path)) in listed.iter().enumerate() {
-            let segment = Segment::open(path.clone(), true, index + 1 == count)?;
+            // Only the last segment is ever written again (its torn tail, then appends).
+            let last_one = index + 1 == count;
+            let segment = Segment::open(path.clone(), last_one, last_one)?;
             segment.check_name(*base)?;
             if let Some((_, previous)) = &last {
                 if segment.header.base_sequence != previous.next_sequence {
