@@ -27,7 +27,7 @@ pub(crate) enum Barrier {
 impl Barrier {
     /// The highest sequence this stage may process now (below `next` if none).
     #[inline]
-    fn available<T>(&self, shared: &Shared<T>, next: i64) -> i64 {
+    pub(crate) fn available<T>(&self, shared: &Shared<T>, next: i64) -> i64 {
         match self {
             Barrier::Producers => shared.sequencer.highest_published(next),
             // Acquire (in `Sequence::get`): pairs with the Release of each upstream
@@ -40,7 +40,7 @@ impl Barrier {
     }
 
     /// Whether nothing more will arrive from upstream.
-    fn upstream_done<T>(&self, shared: &Shared<T>) -> bool {
+    pub(crate) fn upstream_done<T>(&self, shared: &Shared<T>) -> bool {
         match self {
             // Acquire: pairs with the Release in `Shared::remove_producer`.
             Barrier::Producers => shared.producers_done.load(Ordering::Acquire),

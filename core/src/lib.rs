@@ -53,6 +53,7 @@
 mod barrier;
 mod claim;
 mod error;
+mod poller;
 mod ring;
 mod sequence;
 mod sequencer;
@@ -64,6 +65,7 @@ mod wait;
 
 pub use claim::{BatchClaim, Claim};
 pub use error::{Halted, RingError, StagePanic, TryClaimError};
+pub use poller::{Polled, Poller};
 pub use ring::{Ring, RingBuilder};
 pub use sequencer::multi::MultiProducer;
 pub use sequencer::single::Producer;

@@ -5,6 +5,7 @@ use std::io;
 
 use crate::barrier::Barrier;
 use crate::error::{RingError, StagePanic};
+use crate::poller::Poller;
 use crate::sequencer::multi::{MultiCursor, MultiProducer};
 use crate::sequencer::single::{Producer, SingleCursor};
 use crate::sequencer::Sequencer;
@@ -20,7 +21,8 @@ type SpawnStage<T> = Box<dyn FnOnce(Arc<Shared<T>>, Barrier) -> io::Result<Stage
 struct PendingStage<T> {
     state: Arc<StageState>,
     after: Vec<StageId>,
-    spawn: SpawnStage<T>,
+    /// How to start the stage's thread; `None` for a poller, which has none.
+    spawn: Option<SpawnStage<T>>,
 }
 
 /// Builds a ring: allocates its slots up front, collects its stages, then starts them
@@ -115,7 +117,32 @@ impl<T: Send + Sync + 'static> RingBuilder<T> {
         self.stages.push(PendingStage {
             state,
             after: stage.after,
-            spawn,
+            spawn: Some(spawn),
+        });
+        id
+    }
+
+    /// Adds a [`Poller`]: a consumer with no thread, which the caller drives with
+    /// [`Poller::poll`]. It runs after `after` (or directly after the producers) and
+    /// gates the producers like any stage. Take it from the built ring with
+    /// [`Ring::take_poller`].
+    ///
+    /// # Panics
+    ///
+    /// If `after` names a [`StageId`] from another builder.
+    pub fn add_poller(&mut self, name: impl Into<String>, after: &[StageId]) -> StageId {
+        let id = StageId(self.stages.len());
+        for upstream in after {
+            assert!(
+                upstream.0 < id.0,
+                "stage {upstream:?} does not belong to this builder"
+            );
+        }
+        let state = Arc::new(StageState::new(name.into(), None));
+        self.stages.push(PendingStage {
+            state,
+            after: after.to_vec(),
+            spawn: None,
         });
         id
     }
@@ -206,6 +233,8 @@ impl<T> std::fmt::Debug for RingBuilder<T> {
 pub struct Ring<T> {
     shared: Arc<Shared<T>>,
     stages: Vec<(Arc<StageState>, Option<StageThread>)>,
+    /// Pollers not yet taken, by stage index.
+    pollers: Vec<(usize, Poller<T>)>,
 }
 
 impl<T> Ring<T> {
@@ -213,12 +242,13 @@ impl<T> Ring<T> {
         let mut ring = Ring {
             shared,
             stages: Vec::with_capacity(pending.len()),
+            pollers: Vec::new(),
         };
         let states: Vec<_> = pending
             .iter()
             .map(|stage| Arc::clone(&stage.state))
             .collect();
-        for stage in pending {
+        for (index, stage) in pending.into_iter().enumerate() {
             let barrier = if stage.after.is_empty() {
                 Barrier::Producers
             } else {
@@ -230,11 +260,28 @@ impl<T> Ring<T> {
                         .collect(),
                 )
             };
-            // On error, dropping `ring` halts and joins the stages already started.
-            let thread = (stage.spawn)(Arc::clone(&ring.shared), barrier)?;
-            ring.stages.push((stage.state, Some(thread)));
+            match stage.spawn {
+                Some(spawn) => {
+                    // On error, dropping `ring` halts and joins the stages started.
+                    let thread = spawn(Arc::clone(&ring.shared), barrier)?;
+                    ring.stages.push((stage.state, Some(thread)));
+                }
+                None => {
+                    let poller =
+                        Poller::new(Arc::clone(&ring.shared), Arc::clone(&stage.state), barrier);
+                    ring.pollers.push((index, poller));
+                    ring.stages.push((stage.state, None));
+                }
+            }
         }
         Ok(ring)
+    }
+
+    /// Takes the [`Poller`] added as `id`; `None` if `id` is not a poller or was
+    /// taken already.
+    pub fn take_poller(&mut self, id: StageId) -> Option<Poller<T>> {
+        let index = self.pollers.iter().position(|(stage, _)| *stage == id.0)?;
+        Some(self.pollers.swap_remove(index).1)
     }
 
     /// Number of slots.
@@ -264,7 +311,8 @@ impl<T> Ring<T> {
     /// every published event, then joins the stages' threads.
     ///
     /// Blocks forever while a producer handle lives; drop them all first (a
-    /// producer owned by this thread must be dropped before the call).
+    /// producer owned by this thread must be dropped before the call). The same goes
+    /// for a taken [`Poller`] that stages run after: drop it first.
     ///
     /// # Errors
     ///
@@ -289,6 +337,8 @@ impl<T> Ring<T> {
     }
 
     fn join_stages(&mut self) -> Result<(), RingError> {
+        // Pollers never taken will never poll: finished, so stages after them drain.
+        self.pollers.clear();
         let mut panics = Vec::new();
         for (state, thread) in &mut self.stages {
             let Some(thread) = thread.take() else {

@@ -9,7 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use seqlane::{
-    EventHandler, Halted, Pinning, RingBuilder, Stage, StageStatus, TryClaimError, WaitStrategy,
+    EventHandler, Halted, Pinning, Polled, RingBuilder, Stage, StageStatus, TryClaimError,
+    WaitStrategy,
 };
 
 /// Shrinks loops under Miri, which runs code thousands of times slower.
@@ -645,4 +646,146 @@ fn blocking_strategy_wakes_producers_and_consumers() {
     threads.into_iter().for_each(|t| t.join().unwrap());
     ring.join().unwrap();
     assert_eq!(total.load(Ordering::Relaxed), n * (n + 1));
+}
+
+#[test]
+fn a_poller_handles_what_is_available_and_reports_idle_and_drained() {
+    let mut builder = RingBuilder::new(8, u64::default);
+    let id = builder.add_poller("poller", &[]);
+    let (mut producer, mut ring) = builder.build_single_producer().unwrap();
+    let mut poller = ring.take_poller(id).unwrap();
+    assert!(ring.take_poller(id).is_none(), "taken once");
+    assert_eq!(poller.poll(|_, _, _| unreachable!()), Ok(Polled::Idle));
+    for value in 0..5 {
+        producer.publish(|slot| *slot = value).unwrap();
+    }
+    let mut seen = Vec::new();
+    assert_eq!(
+        poller.poll(|v, s, end| seen.push((*v, s, end))),
+        Ok(Polled::Events(5))
+    );
+    assert_eq!(
+        seen,
+        [
+            (0, 0, false),
+            (1, 1, false),
+            (2, 2, false),
+            (3, 3, false),
+            (4, 4, true)
+        ]
+    );
+    assert_eq!(poller.processed(), 4);
+    // The poller gates the producer: a full ring until it polls again.
+    for _ in 0..8 {
+        producer.try_publish(|_| {}).unwrap();
+    }
+    assert_eq!(producer.try_publish(|_| {}), Err(TryClaimError::Full));
+    assert_eq!(poller.poll(|_, _, _| {}), Ok(Polled::Events(8)));
+    drop(producer);
+    assert_eq!(poller.poll(|_, _, _| {}), Ok(Polled::Drained));
+    drop(poller);
+    ring.join().unwrap();
+}
+
+#[test]
+fn stages_after_a_poller_see_events_it_polled_and_drain_when_it_goes() {
+    let n = scaled(10_000);
+    let polled = Arc::new(AtomicI64::new(-1));
+    let seen = Arc::clone(&polled);
+    let count = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&count);
+    let mut builder = RingBuilder::new(16, u64::default);
+    let id = builder.add_poller("first", &[]);
+    builder.add_stage(
+        Stage::new(move |_: &u64, sequence: i64, _: bool| {
+            assert!(
+                seen.load(Ordering::Acquire) >= sequence,
+                "ran before the poller"
+            );
+            counter.fetch_add(1, Ordering::Relaxed);
+        })
+        .after(&[id]),
+    );
+    let (mut producer, mut ring) = builder.build_single_producer().unwrap();
+    let mut poller = ring.take_poller(id).unwrap();
+    let polling = thread::spawn(move || loop {
+        let outcome = poller.poll(|_, sequence, _| polled.store(sequence, Ordering::Release));
+        match outcome.unwrap() {
+            Polled::Drained => break,
+            Polled::Idle => thread::yield_now(),
+            Polled::Events(_) => {}
+        }
+    });
+    for value in 0..n {
+        producer.publish(|slot| *slot = value).unwrap();
+    }
+    drop(producer);
+    polling.join().unwrap(); // the poller is dropped: the stage after it drains
+    ring.join().unwrap();
+    assert_eq!(count.load(Ordering::Relaxed), n);
+}
+
+/// Two rings, two threads, each polling the other's replies: a round trip.
+#[test]
+fn pollers_carry_a_ping_pong_between_two_threads() {
+    let rounds = scaled(2_000);
+    let mut pings = RingBuilder::new(4, u64::default);
+    let ping_id = pings.add_poller("ping", &[]);
+    let (mut ping_producer, mut ping_ring) = pings.build_single_producer().unwrap();
+    let mut pongs = RingBuilder::new(4, u64::default);
+    let pong_id = pongs.add_poller("pong", &[]);
+    let (mut pong_producer, mut pong_ring) = pongs.build_single_producer().unwrap();
+    let mut ping_poller = ping_ring.take_poller(ping_id).unwrap();
+    let mut pong_poller = pong_ring.take_poller(pong_id).unwrap();
+    let echo = thread::spawn(move || loop {
+        let mut replies = Vec::new();
+        match ping_poller
+            .poll(|value, _, _| replies.push(*value))
+            .unwrap()
+        {
+            Polled::Drained => break,
+            Polled::Idle => thread::yield_now(),
+            Polled::Events(_) => {}
+        }
+        for value in replies {
+            pong_producer.publish(|slot| *slot = value + 1).unwrap();
+        }
+    });
+    for round in 0..rounds {
+        ping_producer.publish(|slot| *slot = round * 10).unwrap();
+        let mut reply = None;
+        while reply.is_none() {
+            if pong_poller
+                .poll(|value, _, _| reply = Some(*value))
+                .unwrap()
+                == Polled::Idle
+            {
+                thread::yield_now();
+            }
+        }
+        assert_eq!(reply, Some(round * 10 + 1));
+    }
+    drop(ping_producer);
+    echo.join().unwrap();
+    drop(pong_poller);
+    ping_ring.join().unwrap();
+    pong_ring.join().unwrap();
+}
+
+#[test]
+fn an_untaken_poller_does_not_block_join() {
+    let mut builder = RingBuilder::new(4, u64::default);
+    let poller = builder.add_poller("never taken", &[]);
+    let count = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&count);
+    builder.add_stage(
+        Stage::new(move |_: &u64, _: i64, _: bool| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        })
+        .after(&[poller]),
+    );
+    let (producer, ring) = builder.build_multi_producer().unwrap();
+    drop(producer);
+    ring.join().unwrap();
+    assert_eq!(count.load(Ordering::Relaxed), 0);
 }
