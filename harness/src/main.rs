@@ -1,163 +1,491 @@
-//! `seqlane-harness`: the benchmark CLI.
+//! `seqlane-harness`: seqlane against the queues and buses people use, measured in
+//! one process run with the same scenarios, capacity, event and pinning for all.
 //!
-//! For now a placeholder for the full suite (peers, scenarios, latency percentiles,
-//! reports): it runs a short unicast check (one producer, one stage) on seqlane alone
-//! and prints the throughput of each run and their median. Every run checks that the
-//! stage saw every event, by count and by sum, so a broken ring cannot look fast.
-//!
-//! Usage: `seqlane-harness [--events N] [--runs N] [--batch N]`
+//! ```text
+//! seqlane-harness                      # the quick suite, into results/latest/
+//! seqlane-harness run --suite full --out results/full
+//! seqlane-harness run --scenario unicast_1p1c --peers seqlane disruptor
+//! seqlane-harness compare results/old/summary.json results/latest/summary.json
+//! ```
 
 #![forbid(unsafe_code)]
 
+mod event;
+mod peers;
+mod results;
+mod scenario;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use seqlane::{RingBuilder, Stage, WaitStrategy};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 
-const RING_CAPACITY: usize = 64 * 1024;
+use event::Checksum;
+use peers::{
+    BareCacheLine, CrossbeamBounded, Disruptor, MutexQueue, Peer, RunConfig, Seqlane,
+    StdSyncChannel,
+};
+use results::{Machine, Percentiles, Row, Spread, Summary};
+use scenario::Topology;
 
-struct Options {
+#[derive(Parser)]
+#[command(
+    name = "seqlane-harness",
+    version,
+    about = "Benchmark seqlane against other queues and buses"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a suite and write its results.
+    Run(RunArgs),
+    /// Compare two summary.json files: the ratio per scenario, regressions flagged.
+    Compare {
+        /// The earlier summary.json.
+        old: PathBuf,
+        /// The later summary.json.
+        new: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    /// `quick` (a few minutes) or `full`.
+    #[arg(long, value_enum, default_value_t = Suite::Quick)]
+    suite: Suite,
+    /// Only these scenarios (default: all).
+    #[arg(long, num_args = 1.., value_enum)]
+    scenario: Vec<ScenarioName>,
+    /// Only these peers (default: all); seqlane is always included.
+    #[arg(long, num_args = 1..)]
+    peers: Vec<String>,
+    /// Where to write the results.
+    #[arg(long, default_value = "results/latest")]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Suite {
+    Quick,
+    Full,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum ScenarioName {
+    #[value(name = "unicast_1p1c")]
+    Unicast,
+    #[value(name = "sequencer_3p1c")]
+    Sequencer,
+    #[value(name = "multicast_1p3c")]
+    Multicast,
+    #[value(name = "pipeline_1p3c")]
+    Pipeline,
+    #[value(name = "diamond_1p3c")]
+    Diamond,
+    #[value(name = "ping_pong")]
+    PingPong,
+    #[value(name = "latency")]
+    Latency,
+}
+
+/// How much a suite measures.
+struct Plan {
     events: u64,
-    runs: usize,
-    batch: usize,
+    repetitions: usize,
+    batches: [usize; 2],
+    rounds: u64,
+    rates: Vec<u64>,
+    latency_events: u64,
+    capacity: usize,
 }
 
-fn parse_options() -> Result<Options, String> {
-    let mut options = Options {
-        events: 20_000_000,
-        runs: 5,
-        batch: 1,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = |name: &str| -> Result<u64, String> {
-            let raw = args.next().ok_or_else(|| format!("{name} needs a value"))?;
-            raw.parse()
-                .map_err(|_| format!("{name} expects a positive integer, got `{raw}`"))
-        };
-        match flag.as_str() {
-            "--events" => options.events = value("--events")?,
-            "--runs" => options.runs = value("--runs")? as usize,
-            "--batch" => options.batch = value("--batch")? as usize,
-            "-h" | "--help" => {
-                println!("usage: seqlane-harness [--events N] [--runs N] [--batch N]");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
+impl Plan {
+    fn of(suite: Suite) -> Self {
+        match suite {
+            Suite::Quick => Plan {
+                events: 2_000_000,
+                repetitions: 3,
+                batches: [1, 100],
+                rounds: 100_000,
+                rates: vec![100_000, 1_000_000],
+                latency_events: 200_000,
+                capacity: 64 * 1024,
+            },
+            Suite::Full => Plan {
+                events: 20_000_000,
+                repetitions: 7,
+                batches: [1, 100],
+                rounds: 1_000_000,
+                rates: vec![100_000, 1_000_000, 5_000_000],
+                latency_events: 2_000_000,
+                capacity: 64 * 1024,
+            },
         }
     }
-    if options.events == 0 || options.runs == 0 {
-        return Err("--events and --runs must be at least 1".into());
-    }
-    if options.batch == 0 || options.batch > RING_CAPACITY {
-        return Err(format!("--batch must be between 1 and {RING_CAPACITY}"));
-    }
-    Ok(options)
-}
-
-/// One unicast run: publishes `events` values and returns the elapsed time once the
-/// stage has processed all of them.
-fn unicast(events: u64, batch: usize) -> Result<Duration, String> {
-    let count = Arc::new(AtomicU64::new(0));
-    let sum = Arc::new(AtomicU64::new(0));
-    let (stage_count, stage_sum) = (Arc::clone(&count), Arc::clone(&sum));
-    let (mut seen, mut total) = (0u64, 0u64);
-    let mut builder = RingBuilder::new(RING_CAPACITY, u64::default);
-    builder.add_stage(
-        Stage::new(move |value: &u64, _: i64, end_of_batch: bool| {
-            seen += 1;
-            total = total.wrapping_add(*value);
-            if end_of_batch {
-                stage_count.store(seen, Ordering::Relaxed);
-                stage_sum.store(total, Ordering::Relaxed);
-            }
-        })
-        .name("unicast-consumer"),
-    );
-    let (mut producer, ring) = builder
-        .build_single_producer()
-        .map_err(|e| format!("cannot start the ring: {e}"))?;
-
-    let started = Instant::now();
-    let mut value = 0u64;
-    while value < events {
-        let n = batch.min((events - value) as usize);
-        let mut claim = producer.claim_batch(n).map_err(|e| e.to_string())?;
-        for (_, slot) in claim.iter_mut() {
-            *slot = value;
-            value += 1;
-        }
-    }
-    drop(producer);
-    ring.join().map_err(|e| e.to_string())?;
-    let elapsed = started.elapsed();
-
-    let expected_sum = (0..events).fold(0u64, u64::wrapping_add);
-    let (count, sum) = (count.load(Ordering::Relaxed), sum.load(Ordering::Relaxed));
-    if count != events || sum != expected_sum {
-        return Err(format!(
-            "checksum failed: the stage saw {count} events (sum {sum}), expected {events} (sum {expected_sum})"
-        ));
-    }
-    Ok(elapsed)
 }
 
 fn main() -> ExitCode {
-    let options = match parse_options() {
-        Ok(options) => options,
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Compare { old, new }) => return compare(&old, &new),
+        Some(Command::Run(args)) => args,
+        None => RunArgs {
+            suite: Suite::Quick,
+            scenario: Vec::new(),
+            peers: Vec::new(),
+            out: "results/latest".into(),
+        },
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
+            eprintln!("seqlane-harness: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn compare(old: &std::path::Path, new: &std::path::Path) -> ExitCode {
+    let (old, new) = match (Summary::read(old), Summary::read(new)) {
+        (Ok(old), Ok(new)) => (old, new),
+        (Err(message), _) | (_, Err(message)) => {
             eprintln!("seqlane-harness: {message}");
             return ExitCode::from(2);
         }
     };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("seqlane-harness (placeholder: seqlane only; the peer comparison comes later)");
-    println!(
-        "unicast 1P -> 1C, ring {RING_CAPACITY}, batch {}, {} events x {} runs, wait strategy {:?}",
-        options.batch,
-        options.events,
-        options.runs,
-        WaitStrategy::default()
-    );
-    println!(
-        "{cores} cores available; threads are not pinned{}",
-        if cores < 4 {
-            " (too few cores to pin a producer and a consumer apart)"
-        } else {
-            ""
-        }
-    );
+    let (report, regressed) = results::compare(&old, &new);
+    print!("{report}");
+    if regressed {
+        println!("regressions: throughput down more than 10 % or p99 up more than 10 %");
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
 
-    // Warm-up: page in the ring and settle the CPU clocks.
-    if let Err(message) = unicast(options.events / 10 + 1, options.batch) {
-        eprintln!("seqlane-harness: warm-up: {message}");
-        return ExitCode::FAILURE;
+fn all_peers() -> Vec<Box<dyn Peer>> {
+    vec![
+        Box::new(Seqlane),
+        Box::new(Disruptor),
+        Box::new(CrossbeamBounded),
+        Box::new(StdSyncChannel),
+        Box::new(MutexQueue),
+        Box::new(BareCacheLine),
+    ]
+}
+
+/// Cores for a run of `threads` threads, or `None` when there are fewer cores.
+fn cores_for(threads: usize, cores: &[usize]) -> Option<Vec<usize>> {
+    (threads <= cores.len()).then(|| cores[..threads].to_vec())
+}
+
+fn run(args: &RunArgs) -> Result<(), String> {
+    let plan = Plan::of(args.suite);
+    let peers: Vec<Box<dyn Peer>> = all_peers()
+        .into_iter()
+        .filter(|p| {
+            args.peers.is_empty()
+                || p.name() == "seqlane"
+                || args.peers.iter().any(|n| n == p.name())
+        })
+        .collect();
+    if let Some(unknown) = args
+        .peers
+        .iter()
+        .find(|n| !all_peers().iter().any(|p| p.name() == n.as_str()))
+    {
+        let known: Vec<_> = all_peers().iter().map(|p| p.name()).collect();
+        return Err(format!(
+            "unknown peer `{unknown}` (known: {})",
+            known.join(", ")
+        ));
     }
-    let mut rates = Vec::with_capacity(options.runs);
-    for run in 1..=options.runs {
-        match unicast(options.events, options.batch) {
-            Ok(elapsed) => {
-                let rate = options.events as f64 / elapsed.as_secs_f64();
-                println!(
-                    "  run {run}: {:>8.2} M events/s  ({elapsed:.2?})",
-                    rate / 1e6
-                );
-                rates.push(rate);
+    let wanted = |name: ScenarioName| args.scenario.is_empty() || args.scenario.contains(&name);
+    let topologies: Vec<Topology> = Topology::ALL
+        .into_iter()
+        .filter(|t| {
+            wanted(match t {
+                Topology::Unicast => ScenarioName::Unicast,
+                Topology::Sequencer => ScenarioName::Sequencer,
+                Topology::Multicast => ScenarioName::Multicast,
+                Topology::Pipeline => ScenarioName::Pipeline,
+                Topology::Diamond => ScenarioName::Diamond,
+            })
+        })
+        .collect();
+
+    let machine = Machine::describe();
+    let cores: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    let mut notes = vec![format!(
+        "{} cores. A run is pinned (thread i on core i) and busy-spins only when it has no more threads than cores; \
+         otherwise it is not pinned and each peer waits without spinning: seqlane backoff (spin, yield, park), \
+         disruptor sleep 1 µs, crossbeam and std_mpsc their own spin-then-park, mutex_vecdeque a condvar.",
+        cores.len()
+    )];
+    for topology in &topologies {
+        if cores_for(topology.threads(), &cores).is_none() {
+            notes.push(format!(
+                "{}: {} threads on {} cores: not pinned, no busy-spinning.",
+                topology.name(),
+                topology.threads(),
+                cores.len()
+            ));
+        }
+    }
+    if cores.len() < 2 {
+        notes.push(
+            "fewer than 2 cores: ping-pong and latency runs are not pinned either.".to_owned(),
+        );
+    }
+    println!(
+        "seqlane-harness: {} suite on {} ({} cores), commit {}",
+        suite_name(args.suite),
+        machine.cpu,
+        cores.len(),
+        machine.commit
+    );
+    for note in &notes {
+        println!("note: {note}");
+    }
+
+    let runs_per_figure = plan.repetitions as u64 + 1;
+    let total =
+        topologies.len() as u64 * plan.batches.len() as u64 * peers.len() as u64 * runs_per_figure
+            + if wanted(ScenarioName::PingPong) {
+                peers.len() as u64
+            } else {
+                0
             }
-            Err(message) => {
-                eprintln!("seqlane-harness: run {run}: {message}");
-                return ExitCode::FAILURE;
+            + if wanted(ScenarioName::Latency) {
+                (plan.rates.len() * peers.len()) as u64
+            } else {
+                0
+            };
+    let progress = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed}]")
+            .expect("a valid template"),
+    );
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    let mut histograms = Vec::new();
+
+    for &topology in &topologies {
+        for batch in plan.batches {
+            let config = RunConfig {
+                per_producer: plan.events / topology.producers() as u64,
+                batch,
+                capacity: plan.capacity,
+                cores: cores_for(topology.threads(), &cores),
+            };
+            for peer in &peers {
+                progress.set_message(format!(
+                    "{} batch {batch}: {}",
+                    topology.name(),
+                    peer.name()
+                ));
+                let mut rates = Vec::new();
+                let mut unsupported = None;
+                for repetition in 0..runs_per_figure {
+                    let mut run_config = config.clone();
+                    if repetition == 0 {
+                        run_config.per_producer = (config.per_producer / 4).max(1);
+                        // warm-up
+                    }
+                    match peer.throughput(topology, &run_config) {
+                        Ok(run) => {
+                            verify(peer.name(), topology, &run_config, &run.checksums)?;
+                            if repetition > 0 {
+                                let events = run_config.per_producer * topology.producers() as u64;
+                                rates.push(events as f64 / run.elapsed.as_secs_f64());
+                            }
+                        }
+                        Err(reason) => {
+                            unsupported = Some(reason.0.to_owned());
+                            progress.inc(runs_per_figure - repetition);
+                            break;
+                        }
+                    }
+                    progress.inc(1);
+                }
+                rows.push(Row {
+                    scenario: topology.name().to_owned(),
+                    peer: peer.name().to_owned(),
+                    batch,
+                    ops_per_sec: Spread::of(&rates),
+                    latency_ns: None,
+                    wait_strategy: peer.wait_strategy(&config),
+                    pinned: config.cores.is_some(),
+                    unsupported,
+                });
             }
         }
     }
-    rates.sort_by(f64::total_cmp);
+
+    let pair = RunConfig {
+        per_producer: plan.latency_events,
+        batch: 1,
+        capacity: plan.capacity,
+        cores: cores_for(2, &cores),
+    };
+    if wanted(ScenarioName::PingPong) {
+        for peer in &peers {
+            progress.set_message(format!("ping_pong: {}", peer.name()));
+            let started = Instant::now();
+            let row = match peer.ping_pong(plan.rounds, &pair) {
+                Ok(histogram) => {
+                    let rate = plan.rounds as f64 / started.elapsed().as_secs_f64();
+                    let row =
+                        latency_row("ping_pong", peer.as_ref(), &pair, Some(rate), &histogram);
+                    histograms.push((format!("ping_pong_{}", peer.name()), histogram));
+                    row
+                }
+                Err(reason) => unsupported_row("ping_pong", peer.as_ref(), &pair, reason.0),
+            };
+            rows.push(row);
+            progress.inc(1);
+        }
+    }
+    if wanted(ScenarioName::Latency) {
+        for &rate in &plan.rates {
+            let scenario = format!("latency_{}", rate_name(rate));
+            for peer in &peers {
+                progress.set_message(format!("{scenario}: {}", peer.name()));
+                let row = match peer.latency(rate, &pair) {
+                    Ok(histogram) => {
+                        let row = latency_row(
+                            &scenario,
+                            peer.as_ref(),
+                            &pair,
+                            Some(rate as f64),
+                            &histogram,
+                        );
+                        histograms.push((format!("{scenario}_{}", peer.name()), histogram));
+                        row
+                    }
+                    Err(reason) => unsupported_row(&scenario, peer.as_ref(), &pair, reason.0),
+                };
+                rows.push(row);
+                progress.inc(1);
+            }
+        }
+    }
+    progress.finish_and_clear();
+
+    let summary = Summary {
+        suite: suite_name(args.suite).to_owned(),
+        machine,
+        repetitions: plan.repetitions,
+        notes,
+        results: rows,
+    };
+    println!("\n{}", summary.table());
+    summary
+        .write(&args.out)
+        .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
+    for (name, histogram) in &histograms {
+        let path = args.out.join(format!("{name}.hgrm"));
+        std::fs::write(&path, results::hgrm(histogram))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     println!(
-        "median {:.2} M events/s (min {:.2}, max {:.2}), every event checked",
-        rates[rates.len() / 2] / 1e6,
-        rates[0] / 1e6,
-        rates[rates.len() - 1] / 1e6
+        "wrote {}/summary.json, summary.md and {} .hgrm files in {:.0?}",
+        args.out.display(),
+        histograms.len(),
+        started.elapsed()
     );
-    ExitCode::SUCCESS
+    Ok(())
+}
+
+/// Checks every consumer's checksum: a peer that lost, duplicated or corrupted an
+/// event fails the whole run rather than looking fast.
+fn verify(
+    peer: &str,
+    topology: Topology,
+    config: &RunConfig,
+    checksums: &[Checksum],
+) -> Result<(), String> {
+    let expected = Checksum::expected(topology.producers() as u64, config.per_producer);
+    for (index, checksum) in checksums.iter().enumerate() {
+        if *checksum != expected {
+            return Err(format!(
+                "{peer} failed {}: consumer {} saw {} events (sum {}), expected {} (sum {})",
+                topology.name(),
+                index + 1,
+                checksum.count,
+                checksum.sum,
+                expected.count,
+                expected.sum
+            ));
+        }
+    }
+    if checksums.len() != topology.consumers() {
+        return Err(format!(
+            "{peer} reported {} consumers for {}",
+            checksums.len(),
+            topology.name()
+        ));
+    }
+    Ok(())
+}
+
+fn latency_row(
+    scenario: &str,
+    peer: &dyn Peer,
+    config: &RunConfig,
+    rate: Option<f64>,
+    histogram: &hdrhistogram::Histogram<u64>,
+) -> Row {
+    Row {
+        scenario: scenario.to_owned(),
+        peer: peer.name().to_owned(),
+        batch: 1,
+        ops_per_sec: rate.map(|r| Spread {
+            median: r,
+            min: r,
+            max: r,
+        }),
+        latency_ns: Some(Percentiles::of(histogram)),
+        wait_strategy: peer.wait_strategy(config),
+        pinned: config.cores.is_some(),
+        unsupported: None,
+    }
+}
+
+fn unsupported_row(scenario: &str, peer: &dyn Peer, config: &RunConfig, reason: &str) -> Row {
+    Row {
+        scenario: scenario.to_owned(),
+        peer: peer.name().to_owned(),
+        batch: 1,
+        ops_per_sec: None,
+        latency_ns: None,
+        wait_strategy: peer.wait_strategy(config),
+        pinned: config.cores.is_some(),
+        unsupported: Some(reason.to_owned()),
+    }
+}
+
+fn rate_name(rate: u64) -> String {
+    match rate {
+        r if r >= 1_000_000 && r % 1_000_000 == 0 => format!("{}m", r / 1_000_000),
+        r if r >= 1_000 && r % 1_000 == 0 => format!("{}k", r / 1_000),
+        r => r.to_string(),
+    }
+}
+
+fn suite_name(suite: Suite) -> &'static str {
+    match suite {
+        Suite::Quick => "quick",
+        Suite::Full => "full",
+    }
 }

@@ -1,0 +1,166 @@
+//! The loops every peer shares, so that no peer publishes, paces, records or
+//! checks differently from another.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::event::{Checksum, Event};
+
+/// A consumer's checksum, published at each end of batch and read after the run.
+#[derive(Debug, Default)]
+pub struct SharedChecksum {
+    count: AtomicU64,
+    sum: AtomicU64,
+}
+
+impl SharedChecksum {
+    /// Relaxed: read only after the consumer's thread was joined.
+    pub fn store(&self, checksum: Checksum) {
+        self.count.store(checksum.count, Ordering::Relaxed);
+        self.sum.store(checksum.sum, Ordering::Relaxed);
+    }
+
+    /// The last stored checksum.
+    pub fn load(&self) -> Checksum {
+        Checksum {
+            count: self.count.load(Ordering::Relaxed),
+            sum: self.sum.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// When a throughput run started and ended, marked by the threads that know: each
+/// producer as it starts publishing (the earliest counts), each consumer as it
+/// takes its last expected event (the latest counts). Taking the time on the
+/// harness's own thread instead would measure its scheduling: with busy-spinning
+/// threads on every core, it may not run until the run is over.
+#[derive(Debug, Default)]
+pub struct Timing {
+    start: Mutex<Option<Instant>>,
+    end: Mutex<Option<Instant>>,
+}
+
+impl Timing {
+    /// A producer starts publishing.
+    pub fn started(&self) {
+        let now = Instant::now();
+        let mut start = self.start.lock().unwrap_or_else(|p| p.into_inner());
+        *start = Some(start.map_or(now, |earlier| earlier.min(now)));
+    }
+
+    /// A consumer has taken its last expected event.
+    pub fn finished(&self) {
+        let now = Instant::now();
+        let mut end = self.end.lock().unwrap_or_else(|p| p.into_inner());
+        *end = Some(end.map_or(now, |later| later.max(now)));
+    }
+
+    /// From the first producer's start to the last consumer's end (zero if either
+    /// is missing, which the checksums then report).
+    pub fn elapsed(&self) -> Duration {
+        let start = *self.start.lock().unwrap_or_else(|p| p.into_inner());
+        let end = *self.end.lock().unwrap_or_else(|p| p.into_inner());
+        match (start, end) {
+            (Some(start), Some(end)) => end.saturating_duration_since(start),
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// The handler ring peers give each consumer: checksum every event, publish the
+/// checksum at the end of each batch, and mark the end on the `expected`-th event.
+pub fn checksum_handler(
+    out: Arc<SharedChecksum>,
+    expected: u64,
+    timing: Arc<Timing>,
+) -> impl FnMut(&Event, i64, bool) + Send + 'static {
+    let mut checksum = Checksum::default();
+    move |event: &Event, _sequence: i64, end_of_batch: bool| {
+        checksum.add(event);
+        if checksum.count == expected {
+            timing.finished();
+        }
+        if end_of_batch {
+            out.store(checksum);
+        }
+    }
+}
+
+/// Calls `publish(first_value, len)` for each batch a producer sends.
+#[inline]
+pub fn for_each_batch(per_producer: u64, batch: usize, mut publish: impl FnMut(u64, usize)) {
+    let mut value = 0;
+    while value < per_producer {
+        let len = (batch as u64).min(per_producer - value) as usize;
+        publish(value, len);
+        value += len as u64;
+    }
+}
+
+/// Latency recording shared by a run's consumer(s): nanoseconds from each event's
+/// intended send time to its receipt.
+#[derive(Clone)]
+pub struct Recorder {
+    epoch: Instant,
+    histogram: Arc<Mutex<Histogram<u64>>>,
+}
+
+impl Recorder {
+    /// A recorder measuring from `epoch`.
+    pub fn new(epoch: Instant) -> Self {
+        Self {
+            epoch,
+            histogram: Arc::new(Mutex::new(super::histogram())),
+        }
+    }
+
+    /// Records `event`'s latency now.
+    #[inline]
+    pub fn record(&self, event: &Event) {
+        let now = self.epoch.elapsed().as_nanos() as u64;
+        let latency = now.saturating_sub(event.sent_ns).max(1);
+        self.histogram
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .saturating_record(latency);
+    }
+
+    /// The histogram, after the run.
+    pub fn into_histogram(self) -> Histogram<u64> {
+        self.histogram
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Sends `count` events at `rate` per second: event `i` is due at `i / rate` after
+/// `epoch`, carries that intended time, and is sent as soon as it is due (at once if
+/// the producer is behind, so a stall shows up as latency of every delayed event).
+pub fn paced(epoch: Instant, rate: u64, count: u64, mut send: impl FnMut(Event)) {
+    let interval = 1_000_000_000f64 / rate as f64;
+    for value in 0..count {
+        let due = (value as f64 * interval) as u64;
+        while (epoch.elapsed().as_nanos() as u64) < due {
+            std::hint::spin_loop();
+        }
+        send(Event {
+            value,
+            sent_ns: due,
+        });
+    }
+}
+
+/// Runs `rounds` round trips, timing each with `round_trip(i)`.
+pub fn time_round_trips(rounds: u64, mut round_trip: impl FnMut(u64)) -> Histogram<u64> {
+    let mut histogram = super::histogram();
+    for round in 0..rounds {
+        let started = Instant::now();
+        round_trip(round);
+        histogram.saturating_record((started.elapsed().as_nanos() as u64).max(1));
+    }
+    histogram
+}
