@@ -12,6 +12,7 @@
 
 mod event;
 mod peers;
+mod plots;
 mod results;
 mod scenario;
 
@@ -22,7 +23,6 @@ use std::time::Instant;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use event::Checksum;
 use peers::{
     BareCacheLine, CrossbeamBounded, Disruptor, MutexQueue, Peer, RunConfig, Seqlane,
     StdSyncChannel,
@@ -304,7 +304,7 @@ fn run(args: &RunArgs) -> Result<(), String> {
                     }
                     match peer.throughput(topology, &run_config) {
                         Ok(run) => {
-                            verify(peer.name(), topology, &run_config, &run.checksums)?;
+                            peers::verify(peer.name(), topology, &run_config, &run.checksums)?;
                             if repetition > 0 {
                                 let events = run_config.per_producer * topology.producers() as u64;
                                 rates.push(events as f64 / run.elapsed.as_secs_f64());
@@ -347,7 +347,7 @@ fn run(args: &RunArgs) -> Result<(), String> {
                     let rate = plan.rounds as f64 / started.elapsed().as_secs_f64();
                     let row =
                         latency_row("ping_pong", peer.as_ref(), &pair, Some(rate), &histogram);
-                    histograms.push((format!("ping_pong_{}", peer.name()), histogram));
+                    histograms.push(("ping_pong".to_owned(), peer.name(), histogram));
                     row
                 }
                 Err(reason) => unsupported_row("ping_pong", peer.as_ref(), &pair, reason.0),
@@ -370,7 +370,7 @@ fn run(args: &RunArgs) -> Result<(), String> {
                             Some(rate as f64),
                             &histogram,
                         );
-                        histograms.push((format!("{scenario}_{}", peer.name()), histogram));
+                        histograms.push((scenario.clone(), peer.name(), histogram));
                         row
                     }
                     Err(reason) => unsupported_row(&scenario, peer.as_ref(), &pair, reason.0),
@@ -393,49 +393,40 @@ fn run(args: &RunArgs) -> Result<(), String> {
     summary
         .write(&args.out)
         .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
-    for (name, histogram) in &histograms {
-        let path = args.out.join(format!("{name}.hgrm"));
+    for (scenario, peer, histogram) in &histograms {
+        let path = args.out.join(format!("{scenario}_{peer}.hgrm"));
         std::fs::write(&path, results::hgrm(histogram))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    println!(
-        "wrote {}/summary.json, summary.md and {} .hgrm files in {:.0?}",
-        args.out.display(),
-        histograms.len(),
-        started.elapsed()
-    );
-    Ok(())
-}
-
-/// Checks every consumer's checksum: a peer that lost, duplicated or corrupted an
-/// event fails the whole run rather than looking fast.
-fn verify(
-    peer: &str,
-    topology: Topology,
-    config: &RunConfig,
-    checksums: &[Checksum],
-) -> Result<(), String> {
-    let expected = Checksum::expected(topology.producers() as u64, config.per_producer);
-    for (index, checksum) in checksums.iter().enumerate() {
-        if *checksum != expected {
-            return Err(format!(
-                "{peer} failed {}: consumer {} saw {} events (sum {}), expected {} (sum {})",
-                topology.name(),
-                index + 1,
-                checksum.count,
-                checksum.sum,
-                expected.count,
-                expected.sum
-            ));
+    // Plots are a view of the figures written above: a failure to draw is reported,
+    // not fatal.
+    let mut plotted = plots::throughput(&summary, &args.out).unwrap_or_else(|e| {
+        eprintln!("seqlane-harness: throughput plot: {e}");
+        Vec::new()
+    });
+    let mut scenarios: Vec<&str> = histograms
+        .iter()
+        .map(|(scenario, _, _)| scenario.as_str())
+        .collect();
+    scenarios.dedup();
+    for scenario in scenarios {
+        let series: Vec<_> = histograms
+            .iter()
+            .filter(|(s, _, _)| s == scenario)
+            .map(|(_, peer, h)| (*peer, h))
+            .collect();
+        match plots::latency(scenario, &series, &args.out) {
+            Ok(path) => plotted.push(path),
+            Err(e) => eprintln!("seqlane-harness: {scenario} plot: {e}"),
         }
     }
-    if checksums.len() != topology.consumers() {
-        return Err(format!(
-            "{peer} reported {} consumers for {}",
-            checksums.len(),
-            topology.name()
-        ));
-    }
+    println!(
+        "wrote {}/summary.json, summary.md, {} .hgrm files and {} plots in {:.0?}",
+        args.out.display(),
+        histograms.len(),
+        plotted.len(),
+        started.elapsed()
+    );
     Ok(())
 }
 

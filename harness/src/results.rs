@@ -339,3 +339,129 @@ pub fn compare(old: &Summary, new: &Summary) -> (String, bool) {
     }
     (out, regressed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(scenario: &str, peer: &str, ops: f64, p99: Option<u64>) -> Row {
+        Row {
+            scenario: scenario.into(),
+            peer: peer.into(),
+            batch: 1,
+            ops_per_sec: Some(Spread {
+                median: ops,
+                min: ops,
+                max: ops,
+            }),
+            latency_ns: p99.map(|p99| Percentiles {
+                p50: 1,
+                p99,
+                p99_9: p99,
+                p99_99: p99,
+                max: p99,
+            }),
+            wait_strategy: "busy-spin".into(),
+            pinned: true,
+            unsupported: None,
+        }
+    }
+
+    fn summary(rows: Vec<Row>) -> Summary {
+        Summary {
+            suite: "quick".into(),
+            machine: Machine {
+                cpu: "cpu".into(),
+                cores: 2,
+                kernel: "k".into(),
+                rustc: "r".into(),
+                commit: "c".into(),
+            },
+            repetitions: 3,
+            notes: vec![],
+            results: rows,
+        }
+    }
+
+    #[test]
+    fn spread_takes_the_median_of_odd_and_even_counts() {
+        assert_eq!(Spread::of(&[]), None);
+        assert_eq!(
+            Spread::of(&[3.0, 1.0, 2.0]),
+            Some(Spread {
+                median: 2.0,
+                min: 1.0,
+                max: 3.0
+            })
+        );
+        assert_eq!(Spread::of(&[4.0, 1.0, 2.0, 3.0]).unwrap().median, 2.5);
+    }
+
+    #[test]
+    fn percentiles_come_off_a_synthetic_histogram() {
+        let mut histogram = crate::peers::histogram();
+        for value in 1..=10_000u64 {
+            histogram.record(value * 100).unwrap();
+        }
+        let p = Percentiles::of(&histogram);
+        let near = |actual: u64, expected: u64| actual.abs_diff(expected) <= expected / 500;
+        assert!(near(p.p50, 500_000), "{p:?}");
+        assert!(near(p.p99, 990_000), "{p:?}");
+        assert!(near(p.p99_9, 999_000), "{p:?}");
+        assert!(near(p.p99_99, 999_900), "{p:?}");
+        assert!(near(p.max, 1_000_000), "{p:?}");
+        let text = hgrm(&histogram);
+        assert!(text.starts_with("       Value     Percentile"), "{text}");
+        assert!(text.contains("Total count    =        10000"), "{text}");
+    }
+
+    #[test]
+    fn compare_flags_throughput_and_latency_regressions() {
+        let old = summary(vec![
+            row("unicast", "seqlane", 100.0, None),
+            row("ping", "seqlane", 1.0, Some(1000)),
+        ]);
+        let same = summary(vec![
+            row("unicast", "seqlane", 95.0, None),
+            row("ping", "seqlane", 1.0, Some(1050)),
+        ]);
+        let (report, regressed) = compare(&old, &same);
+        assert!(!regressed, "{report}");
+        let slower = summary(vec![
+            row("unicast", "seqlane", 80.0, None),
+            row("ping", "seqlane", 1.0, Some(1000)),
+        ]);
+        let (report, regressed) = compare(&old, &slower);
+        assert!(
+            regressed && report.contains("0.80x") && report.contains("REGRESSION"),
+            "{report}"
+        );
+        let laggier = summary(vec![
+            row("unicast", "seqlane", 100.0, None),
+            row("ping", "seqlane", 1.0, Some(1500)),
+        ]);
+        assert!(compare(&old, &laggier).1);
+    }
+
+    #[test]
+    fn summaries_round_trip_through_their_files() {
+        let dir = std::env::temp_dir().join(format!("seqlane-harness-test-{}", std::process::id()));
+        let original = summary(vec![
+            row("unicast", "seqlane", 100e6, None),
+            row("unicast", "disruptor", 50e6, None),
+        ]);
+        original.write(&dir).unwrap();
+        let read = Summary::read(&dir.join("summary.json")).unwrap();
+        assert_eq!(read, original);
+        assert_eq!(read.seqlane_ratio(&read.results[1]), Some(2.0));
+        let markdown = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+        assert!(
+            markdown.contains("| unicast | 1 | disruptor | 50.00 (50.00–50.00) |"),
+            "{markdown}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(Summary::read(&dir.join("summary.json"))
+            .unwrap_err()
+            .contains("cannot read"));
+    }
+}

@@ -51,8 +51,7 @@ impl Peer for BareCacheLine {
                     }
                 }
             });
-            pin(config.core(0));
-            let histogram = time_round_trips(rounds, |round| {
+            let histogram = time_round_trips(rounds, config.core(0), |round| {
                 ping.store(round + 1, Ordering::Release);
                 while pong.load(Ordering::Acquire) != round + 1 {
                     std::hint::spin_loop();

@@ -187,8 +187,9 @@ fn ping_pong<Q: Queue>(rounds: u64, config: &RunConfig) -> Histogram<u64> {
                 Q::send(&pong_tx, event);
             }
         });
-        pin(config.core(0));
-        let histogram = time_round_trips(rounds, |round| {
+        // The loop owns its ends of the queues; when it is done, dropping them
+        // closes the ping queue and the echo thread stops.
+        time_round_trips(rounds, config.core(0), move |round| {
             Q::send(
                 &ping_tx,
                 Event {
@@ -198,9 +199,7 @@ fn ping_pong<Q: Queue>(rounds: u64, config: &RunConfig) -> Histogram<u64> {
             );
             let reply = Q::recv(&pong_rx).expect("the echo thread answers");
             assert_eq!(reply.value, round);
-        });
-        drop(ping_tx);
-        histogram
+        })
     })
 }
 
@@ -383,6 +382,68 @@ impl Queue for MutexQueue {
                 .not_empty
                 .wait(state)
                 .expect("no panics while locked");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Crossbeam, but every 1,000th event silently goes missing.
+    struct Lossy;
+
+    impl Queue for Lossy {
+        type Sender = crossbeam_channel::Sender<Event>;
+        type Receiver = crossbeam_channel::Receiver<Event>;
+        const NAME: &'static str = "lossy";
+        const WAITING: &'static str = "whatever crossbeam does";
+
+        fn bounded(capacity: usize) -> (Self::Sender, Self::Receiver) {
+            crossbeam_channel::bounded(capacity)
+        }
+
+        fn send(sender: &Self::Sender, event: Event) {
+            if event.value % 1000 != 999 {
+                sender.send(event).unwrap();
+            }
+        }
+
+        fn recv(receiver: &Self::Receiver) -> Option<Event> {
+            receiver.recv().ok()
+        }
+    }
+
+    fn config() -> RunConfig {
+        RunConfig {
+            per_producer: 10_000,
+            batch: 1,
+            capacity: 1024,
+            cores: None,
+        }
+    }
+
+    #[test]
+    fn the_checksum_catches_a_peer_that_drops_events() {
+        for topology in Topology::ALL {
+            let run = Lossy.throughput(topology, &config()).unwrap();
+            let error =
+                crate::peers::verify("lossy", topology, &config(), &run.checksums).unwrap_err();
+            assert!(
+                error.contains("lossy failed") && error.contains("expected"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn honest_peers_pass_every_topology() {
+        for topology in Topology::ALL {
+            for peer in [&CrossbeamBounded as &dyn Peer, &StdSyncChannel, &MutexQueue] {
+                let run = peer.throughput(topology, &config()).unwrap();
+                crate::peers::verify(peer.name(), topology, &config(), &run.checksums).unwrap();
+                assert!(run.elapsed > std::time::Duration::ZERO);
+            }
         }
     }
 }

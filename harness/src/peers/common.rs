@@ -120,8 +120,13 @@ impl Recorder {
     /// Records `event`'s latency now.
     #[inline]
     pub fn record(&self, event: &Event) {
-        let now = self.epoch.elapsed().as_nanos() as u64;
-        let latency = now.saturating_sub(event.sent_ns).max(1);
+        self.record_at(self.epoch.elapsed().as_nanos() as u64, event);
+    }
+
+    /// Records `event` as received `now_ns` after the epoch: its latency counts from
+    /// its intended send time, so an event held up behind a stall carries the stall.
+    pub fn record_at(&self, now_ns: u64, event: &Event) {
+        let latency = now_ns.saturating_sub(event.sent_ns).max(1);
         self.histogram
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -154,13 +159,94 @@ pub fn paced(epoch: Instant, rate: u64, count: u64, mut send: impl FnMut(Event))
     }
 }
 
-/// Runs `rounds` round trips, timing each with `round_trip(i)`.
-pub fn time_round_trips(rounds: u64, mut round_trip: impl FnMut(u64)) -> Histogram<u64> {
-    let mut histogram = super::histogram();
-    for round in 0..rounds {
-        let started = Instant::now();
-        round_trip(round);
-        histogram.saturating_record((started.elapsed().as_nanos() as u64).max(1));
+/// Runs `rounds` round trips on a new thread pinned to `core` (never on the
+/// caller's thread, whose affinity must stay as it is), timing each with
+/// `round_trip(i)`.
+pub fn time_round_trips(
+    rounds: u64,
+    core: Option<usize>,
+    mut round_trip: impl FnMut(u64) + Send,
+) -> Histogram<u64> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                super::pin(core);
+                let mut histogram = super::histogram();
+                for round in 0..rounds {
+                    let started = Instant::now();
+                    round_trip(round);
+                    histogram.saturating_record((started.elapsed().as_nanos() as u64).max(1));
+                }
+                histogram
+            })
+            .join()
+            .expect("the round-trip thread panicked")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::Percentiles;
+
+    /// Coordinated omission: 1,000 events offered every 1 µs, and the consumer stalls
+    /// for 1 ms on the first. Counting from the intended send time, every event
+    /// that waited behind the stall shows it; counting from when each was actually
+    /// sent (the producer, held up too, sent them all after the stall) hides it in
+    /// one sample.
+    #[test]
+    fn latency_counts_from_the_intended_send_time() {
+        let corrected = Recorder::new(Instant::now());
+        let naive = Recorder::new(Instant::now());
+        const STALL: u64 = 1_000_000;
+        for value in 0..1_000u64 {
+            let intended = value * 1_000;
+            let received = STALL.max(intended) + 100;
+            corrected.record_at(
+                received,
+                &Event {
+                    value,
+                    sent_ns: intended,
+                },
+            );
+            let actually_sent = if value == 0 { 0 } else { received - 100 };
+            naive.record_at(
+                received,
+                &Event {
+                    value,
+                    sent_ns: actually_sent,
+                },
+            );
+        }
+        let corrected = Percentiles::of(&corrected.into_histogram());
+        let naive = Percentiles::of(&naive.into_histogram());
+        assert!(
+            corrected.p50 > 400_000,
+            "half the events waited behind the stall: {corrected:?}"
+        );
+        assert!(corrected.p99 > 900_000, "{corrected:?}");
+        assert!(
+            naive.p99 < 1_000,
+            "the naive count hides the stall: {naive:?}"
+        );
+        assert!(naive.max >= STALL, "only its maximum shows it: {naive:?}");
     }
-    histogram
+
+    #[test]
+    fn batches_cover_every_value_once() {
+        let mut seen = Vec::new();
+        for_each_batch(250, 100, |first, len| seen.push((first, len)));
+        assert_eq!(seen, [(0, 100), (100, 100), (200, 50)]);
+    }
+
+    #[test]
+    fn timing_spans_the_first_start_and_the_last_end() {
+        let timing = Timing::default();
+        assert_eq!(timing.elapsed(), Duration::ZERO);
+        timing.started();
+        std::thread::sleep(Duration::from_millis(2));
+        timing.started();
+        timing.finished();
+        assert!(timing.elapsed() >= Duration::from_millis(2));
+    }
 }

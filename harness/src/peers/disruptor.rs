@@ -217,8 +217,7 @@ impl Peer for Disruptor {
                     }
                 }
             });
-            pin(config.core(0));
-            let histogram = time_round_trips(rounds, |round| {
+            let histogram = time_round_trips(rounds, config.core(0), |round| {
                 ping.publish(|slot| slot.value = round);
                 let mut answered = false;
                 while !answered {

@@ -94,3 +94,35 @@ pub fn pin(core: Option<usize>) {
         core_affinity::set_for_current(core_affinity::CoreId { id });
     }
 }
+
+/// Checks every consumer's checksum: a peer that lost, duplicated or corrupted an
+/// event fails the whole run rather than looking fast.
+pub fn verify(
+    peer: &str,
+    topology: Topology,
+    config: &RunConfig,
+    checksums: &[Checksum],
+) -> Result<(), String> {
+    let expected = Checksum::expected(topology.producers() as u64, config.per_producer);
+    for (index, checksum) in checksums.iter().enumerate() {
+        if *checksum != expected {
+            return Err(format!(
+                "{peer} failed {}: consumer {} saw {} events (sum {}), expected {} (sum {})",
+                topology.name(),
+                index + 1,
+                checksum.count,
+                checksum.sum,
+                expected.count,
+                expected.sum
+            ));
+        }
+    }
+    if checksums.len() != topology.consumers() {
+        return Err(format!(
+            "{peer} reported {} consumers for {}",
+            checksums.len(),
+            topology.name()
+        ));
+    }
+    Ok(())
+}

@@ -162,8 +162,7 @@ impl Peer for Seqlane {
                     }
                 }
             });
-            pin(config.core(0));
-            let histogram = time_round_trips(rounds, |round| {
+            let histogram = time_round_trips(rounds, config.core(0), |round| {
                 ping.publish(|slot| slot.value = round)
                     .expect("ring halted");
                 let mut answered = false;
@@ -206,5 +205,49 @@ impl Peer for Seqlane {
         drop(producer);
         ring.join().expect("no stage panics");
         Ok(recorder.into_histogram())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peers::{verify, Disruptor};
+
+    /// Both rings run every topology at both batch sizes and pass the checksum,
+    /// unpinned (a test must not depend on the machine's cores).
+    #[test]
+    fn rings_pass_every_topology() {
+        for batch in [1, 100] {
+            let config = RunConfig {
+                per_producer: 10_000,
+                batch,
+                capacity: 1024,
+                cores: None,
+            };
+            for topology in Topology::ALL {
+                for peer in [&Seqlane as &dyn Peer, &Disruptor] {
+                    let run = peer.throughput(topology, &config).unwrap();
+                    verify(peer.name(), topology, &config, &run.checksums).unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ping_pong_and_latency_run_unpinned() {
+        let config = RunConfig {
+            per_producer: 1_000,
+            batch: 1,
+            capacity: 1024,
+            cores: None,
+        };
+        for peer in crate::all_peers() {
+            if let Ok(histogram) = peer.ping_pong(200, &config) {
+                assert_eq!(histogram.len(), 200, "{}", peer.name());
+            }
+            if let Ok(histogram) = peer.latency(1_000_000, &config) {
+                assert_eq!(histogram.len(), 1_000, "{}", peer.name());
+            }
+        }
     }
 }
