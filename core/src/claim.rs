@@ -151,7 +151,7 @@ impl<'a, T> BatchClaim<'a, T> {
         #[cfg(not(loom))]
         {
             let shared = self.shared;
-            (self.first..=self.last).map(move |sequence| {
+            (self.first..self.last + 1).map(move |sequence| {
                 // SAFETY: the batch holds the claim on every sequence in it, and
                 // each is yielded once, so the `&mut` borrows never overlap; they
                 // end with `&mut self`, before the batch is published.

@@ -86,7 +86,7 @@ impl<T> Poller<T> {
                 return Ok(Polled::Drained);
             }
         }
-        for sequence in next..=available {
+        for sequence in next..available + 1 {
             // SAFETY: the barrier saw `sequence` published (and processed upstream)
             // and this poller has not released it, so no producer writes the slot.
             let slot = unsafe { self.shared.slots.read(sequence) };

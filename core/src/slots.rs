@@ -44,8 +44,10 @@ impl<T> Slots<T> {
     #[inline]
     fn cell(&self, sequence: i64) -> &UnsafeCell<T> {
         debug_assert!(sequence >= 0, "negative sequence {sequence}");
-        // `& mask` keeps the index in bounds, so the compiler drops the check.
-        &self.slots[(sequence & self.mask) as usize]
+        let index = (sequence & self.mask) as usize;
+        debug_assert!(index < self.slots.len());
+        // SAFETY: `mask` is `len - 1` for a power-of-two `len`, so `index < len`.
+        unsafe { self.slots.get_unchecked(index) }
     }
 
     /// Shared access to the slot of `sequence`.

@@ -212,7 +212,7 @@ pub(crate) fn run<T, H: EventHandler<T>>(
         handler.on_start();
         let mut next = state.sequence.get() + 1;
         while let Ok(available) = barrier.wait_for(&shared, next) {
-            for sequence in next..=available {
+            for sequence in next..available + 1 {
                 current.set(sequence);
                 // SAFETY: the barrier saw `sequence` published (and processed by
                 // every upstream stage), and this stage has not released it, so no

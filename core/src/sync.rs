@@ -77,6 +77,18 @@ mod imp {
 
 pub(crate) use imp::*;
 
+/// Sleeps for about `duration`. Loom models no time: there it only yields, which
+/// loom treats as "let the others run".
+pub(crate) fn pause(duration: std::time::Duration) {
+    #[cfg(loom)]
+    {
+        let _ = duration;
+        thread::yield_now();
+    }
+    #[cfg(not(loom))]
+    thread::sleep(duration);
+}
+
 /// Locks `mutex`, ignoring poison: every lock in the core guards `()` and exists only
 /// for the condvar handshake, so a panic elsewhere cannot leave it inconsistent.
 pub(crate) fn lock(mutex: &Mutex<()>) -> MutexGuard<'_, ()> {

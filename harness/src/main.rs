@@ -119,12 +119,12 @@ impl Plan {
                 capacity: 64 * 1024,
             },
             Suite::Full => Plan {
-                events: 20_000_000,
+                events: 10_000_000,
                 repetitions: 7,
                 batches: [1, 100],
-                rounds: 1_000_000,
+                rounds: 200_000,
                 rates: vec![100_000, 1_000_000, 5_000_000],
-                latency_events: 2_000_000,
+                latency_events: 1_000_000,
                 capacity: 64 * 1024,
             },
         }
