@@ -165,8 +165,12 @@ impl Summary {
             .find(|r| r.scenario == scenario && r.peer == peer && r.batch == batch)
     }
 
-    /// seqlane's throughput over `row`'s, in the same scenario and batch.
+    /// seqlane's throughput over `row`'s, in the same scenario and batch. None for
+    /// the fixed-rate latency rows, whose rate is the one offered to every peer.
     pub fn seqlane_ratio(&self, row: &Row) -> Option<f64> {
+        if row.latency_ns.is_some() && row.scenario.starts_with("latency_") {
+            return None;
+        }
         let ours = self
             .find(&row.scenario, "seqlane", row.batch)?
             .ops_per_sec?
