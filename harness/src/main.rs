@@ -229,7 +229,7 @@ fn run(args: &RunArgs) -> Result<(), String> {
         .collect();
     let mut notes = vec![format!(
         "{} cores. A run is pinned (thread i on core i) and busy-spins only when it has no more threads than cores; \
-         otherwise it is not pinned and each peer waits without spinning: seqlane backoff (spin, yield, park), \
+         otherwise it is not pinned and each peer waits without spinning: seqlane backoff (spin, yield, sleep), \
          disruptor sleep 1 µs, crossbeam and std_mpsc their own spin-then-park, mutex_vecdeque a condvar.",
         cores.len()
     )];

@@ -32,7 +32,7 @@ macro_rules! publish {
 }
 
 /// seqlane's ring: stages on their own threads, busy-spinning when every thread has
-/// a core, else its default backoff (spin, yield, park).
+/// a core, else its default backoff (spin, yield, sleep).
 pub struct Seqlane;
 
 fn strategy(config: &RunConfig) -> WaitStrategy {
@@ -52,7 +52,7 @@ impl Peer for Seqlane {
         if config.spin() {
             "busy-spin"
         } else {
-            "backoff (spin, yield, park)"
+            "backoff (spin, yield, sleep)"
         }
         .to_owned()
     }
