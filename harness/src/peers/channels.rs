@@ -86,59 +86,42 @@ fn throughput<Q: Queue>(topology: Topology, config: &RunConfig) -> Run {
     std::thread::scope(|scope| {
         // Producer-facing senders, one per queue the producer feeds, and the
         // consumer threads behind them.
+        // Consumer `index` on its core: takes from `rx`, passes each event to `next`.
+        let spawn = |index: usize, rx: Q::Receiver, next: Option<Q::Sender>| {
+            scope.spawn(move || {
+                pin(consumer_core(index));
+                consume::<Q>(rx, next, expected, timing)
+            })
+        };
         let (inputs, consumers): (Vec<Q::Sender>, Vec<_>) = match topology {
             Topology::Unicast | Topology::Sequencer => {
                 let (tx, rx) = Q::bounded(config.capacity);
-                let c = scope.spawn(move || {
-                    pin(consumer_core(0));
-                    consume::<Q>(rx, None, expected, timing)
-                });
-                (vec![tx], vec![c])
+                (vec![tx], vec![spawn(0, rx, None)])
             }
-            Topology::Multicast => {
-                let (senders, consumers) = (0..3)
-                    .map(|index| {
-                        let (tx, rx) = Q::bounded(config.capacity);
-                        let c = scope.spawn(move || {
-                            pin(consumer_core(index));
-                            consume::<Q>(rx, None, expected, timing)
-                        });
-                        (tx, c)
-                    })
-                    .unzip();
-                (senders, consumers)
-            }
+            Topology::Multicast => (0..3)
+                .map(|index| {
+                    let (tx, rx) = Q::bounded(config.capacity);
+                    (tx, spawn(index, rx, None))
+                })
+                .unzip(),
             Topology::Pipeline => {
                 let (tx1, rx1) = Q::bounded(config.capacity);
                 let (tx2, rx2) = Q::bounded(config.capacity);
                 let (tx3, rx3) = Q::bounded(config.capacity);
-                let c1 = scope.spawn(move || {
-                    pin(consumer_core(0));
-                    consume::<Q>(rx1, Some(tx2), expected, timing)
-                });
-                let c2 = scope.spawn(move || {
-                    pin(consumer_core(1));
-                    consume::<Q>(rx2, Some(tx3), expected, timing)
-                });
-                let c3 = scope.spawn(move || {
-                    pin(consumer_core(2));
-                    consume::<Q>(rx3, None, expected, timing)
-                });
-                (vec![tx1], vec![c1, c2, c3])
+                let consumers = vec![
+                    spawn(0, rx1, Some(tx2)),
+                    spawn(1, rx2, Some(tx3)),
+                    spawn(2, rx3, None),
+                ];
+                (vec![tx1], consumers)
             }
             Topology::Diamond => {
                 let (tx_a, rx_a) = Q::bounded(config.capacity);
                 let (tx_b, rx_b) = Q::bounded(config.capacity);
                 let (tx_a3, rx_a3) = Q::bounded(config.capacity);
                 let (tx_b3, rx_b3) = Q::bounded(config.capacity);
-                let c1 = scope.spawn(move || {
-                    pin(consumer_core(0));
-                    consume::<Q>(rx_a, Some(tx_a3), expected, timing)
-                });
-                let c2 = scope.spawn(move || {
-                    pin(consumer_core(1));
-                    consume::<Q>(rx_b, Some(tx_b3), expected, timing)
-                });
+                let c1 = spawn(0, rx_a, Some(tx_a3));
+                let c2 = spawn(1, rx_b, Some(tx_b3));
                 let c3 = scope.spawn(move || {
                     pin(consumer_core(2));
                     // C3 takes each event once both branches have passed it on.
