@@ -1,5 +1,6 @@
 //! Hot paths of the ring: claim + publish (single and multi producer), batch
-//! publish, and consume, with a baseline that measures the benchmark's own loop.
+//! publish, consume and the barrier wait, with a baseline that measures the
+//! benchmark's own loop.
 //!
 //! Each measurement publishes into a ring drained by one stage on another thread, so
 //! it includes the cache-line traffic a real producer pays. Run with
@@ -121,6 +122,44 @@ fn consume(c: &mut Criterion) {
     group.finish();
 }
 
+/// The barrier check a consumer makes before each batch, through a poller on the
+/// benchmark's own thread (no other thread, so no cache-line traffic): finding
+/// nothing, and finding the one event just published.
+fn barrier_wait(c: &mut Criterion) {
+    let mut builder = RingBuilder::new(1024, u64::default);
+    let id = builder.add_poller("bench", &[]);
+    let (mut producer, mut ring) = builder.build_single_producer().unwrap();
+    let mut poller = ring.take_poller(id).unwrap();
+    let mut group = c.benchmark_group("barrier_wait");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("poll_idle", |b| {
+        b.iter(|| {
+            black_box(
+                poller
+                    .poll(|value, _, _| {
+                        black_box(value);
+                    })
+                    .unwrap(),
+            )
+        })
+    });
+    group.bench_function("publish_then_poll", |b| {
+        b.iter(|| {
+            producer.publish(|slot| *slot = 1).unwrap();
+            black_box(
+                poller
+                    .poll(|value, _, _| {
+                        black_box(value);
+                    })
+                    .unwrap(),
+            )
+        })
+    });
+    group.finish();
+    drop((producer, poller));
+    ring.join().unwrap();
+}
+
 /// Building and joining a ring: what starting a pipeline costs.
 fn lifecycle(c: &mut Criterion) {
     c.bench_function("build_and_join_1024", |b| {
@@ -141,6 +180,6 @@ fn lifecycle(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = baseline, publish, consume, lifecycle
+    targets = baseline, publish, consume, barrier_wait, lifecycle
 }
 criterion_main!(benches);

@@ -62,7 +62,7 @@ pub fn throughput(summary: &Summary, dir: &Path) -> PlotResult<Vec<PathBuf>> {
             .filter_map(|r| r.ops_per_sec)
             .map(|s| s.max / 1e6)
             .fold(1.0, f64::max)
-            * 2.0;
+            * 20.0; // a decade of headroom above the bars for the legend
         let path = dir.join(format!("throughput_batch_{batch}.svg"));
         let root = SVGBackend::new(&path, (1000, 520)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
@@ -113,6 +113,7 @@ pub fn throughput(summary: &Summary, dir: &Path) -> PlotResult<Vec<PathBuf>> {
         }
         chart
             .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
             .border_style(BLACK)
             .background_style(WHITE.mix(0.8))
             .draw()
