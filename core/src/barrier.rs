@@ -27,7 +27,7 @@ pub(crate) enum Barrier {
 impl Barrier {
     /// The highest sequence this stage may process now (below `next` if none).
     #[inline]
-    pub(crate) fn available<T>(&self, shared: &Shared<T>, next: i64) -> i64 {
+    fn available<T>(&self, shared: &Shared<T>, next: i64) -> i64 {
         match self {
             Barrier::Producers => shared.sequencer.highest_published(next),
             // Acquire (in `Sequence::get`): pairs with the Release of each upstream
@@ -40,7 +40,7 @@ impl Barrier {
     }
 
     /// Whether nothing more will arrive from upstream.
-    pub(crate) fn upstream_done<T>(&self, shared: &Shared<T>) -> bool {
+    fn upstream_done<T>(&self, shared: &Shared<T>) -> bool {
         match self {
             // Acquire: pairs with the Release in `Shared::remove_producer`.
             Barrier::Producers => shared.producers_done.load(Ordering::Acquire),
@@ -51,29 +51,35 @@ impl Barrier {
         }
     }
 
+    /// One look upstream: the highest sequence this stage may process now (a whole
+    /// batch from `next`), why it should stop, or `None` while nothing is available
+    /// and more may come.
+    #[inline]
+    pub(crate) fn check<T>(&self, shared: &Shared<T>, next: i64) -> Option<Result<i64, Stop>> {
+        if shared.is_halted() {
+            return Some(Err(Stop::Halted));
+        }
+        let available = self.available(shared, next);
+        if available >= next {
+            return Some(Ok(available));
+        }
+        if self.upstream_done(shared) {
+            // Upstream finished after the read above, perhaps with more events:
+            // read again now that its last publication is acquired.
+            let available = self.available(shared, next);
+            return Some(if available >= next {
+                Ok(available)
+            } else {
+                Err(Stop::Drained)
+            });
+        }
+        None
+    }
+
     /// Waits until `next` may be processed and returns the highest sequence that may
     /// (a whole batch), or says why the stage should stop.
     #[inline]
     pub(crate) fn wait_for<T>(&self, shared: &Shared<T>, next: i64) -> Result<i64, Stop> {
-        shared.waiter.wait(|| {
-            if shared.is_halted() {
-                return Some(Err(Stop::Halted));
-            }
-            let available = self.available(shared, next);
-            if available >= next {
-                return Some(Ok(available));
-            }
-            if self.upstream_done(shared) {
-                // Upstream finished after the read above, perhaps with more events:
-                // read again now that its last publication is acquired.
-                let available = self.available(shared, next);
-                return Some(if available >= next {
-                    Ok(available)
-                } else {
-                    Err(Stop::Drained)
-                });
-            }
-            None
-        })
+        shared.waiter.wait(|| self.check(shared, next))
     }
 }

@@ -2,10 +2,10 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::barrier::Barrier;
+use crate::barrier::{Barrier, Stop};
 use crate::error::Halted;
 use crate::shared::Shared;
-use crate::stage::StageState;
+use crate::stage::{consume_batch, StageState};
 use crate::sync::Arc;
 
 /// What one [`Poller::poll`] found.
@@ -69,35 +69,17 @@ impl<T> Poller<T> {
     ///
     /// [`Halted`] when the ring was halted.
     #[inline]
-    pub fn poll(&mut self, mut handler: impl FnMut(&T, i64, bool)) -> Result<Polled, Halted> {
-        if self.shared.is_halted() {
-            return Err(Halted);
-        }
+    pub fn poll(&mut self, handler: impl FnMut(&T, i64, bool)) -> Result<Polled, Halted> {
         let next = self.state.sequence.get() + 1;
-        let mut available = self.barrier.available(&self.shared, next);
-        if available < next {
-            if !self.barrier.upstream_done(&self.shared) {
-                return Ok(Polled::Idle);
-            }
-            // Upstream finished after the read above: read again now that its last
-            // publication is acquired.
-            available = self.barrier.available(&self.shared, next);
-            if available < next {
-                return Ok(Polled::Drained);
+        match self.barrier.check(&self.shared, next) {
+            None => Ok(Polled::Idle),
+            Some(Err(Stop::Halted)) => Err(Halted),
+            Some(Err(Stop::Drained)) => Ok(Polled::Drained),
+            Some(Ok(available)) => {
+                consume_batch(&self.shared, &self.state, next, available, handler);
+                Ok(Polled::Events((available - next + 1) as usize))
             }
         }
-        for sequence in next..available + 1 {
-            // SAFETY: the barrier saw `sequence` published (and processed upstream)
-            // and this poller has not released it, so no producer writes the slot.
-            let slot = unsafe { self.shared.slots.read(sequence) };
-            // SAFETY: as above.
-            handler(unsafe { slot.deref() }, sequence, sequence == available);
-        }
-        // Release (in `set`): our reads of these slots happen before a producer or
-        // a later stage acts on the new value.
-        self.state.sequence.set(available);
-        self.shared.waiter.notify();
-        Ok(Polled::Events((available - next + 1) as usize))
     }
 
     /// The highest sequence this poller has handled (-1 before the first).

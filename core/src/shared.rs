@@ -71,6 +71,26 @@ impl<T> Shared<T> {
         waited.unwrap_or(Err(TryClaimError::Full))
     }
 
+    /// For a non-waiting claim: the gating minimum if there is room for a claim up
+    /// to `wrap_point + capacity` now (no `deadline`) or by `deadline`.
+    pub(crate) fn room_by(
+        &self,
+        wrap_point: i64,
+        deadline: Option<Instant>,
+    ) -> Result<i64, TryClaimError> {
+        match deadline {
+            None => {
+                let minimum = self.gating_minimum();
+                if wrap_point > minimum {
+                    Err(TryClaimError::Full)
+                } else {
+                    Ok(minimum)
+                }
+            }
+            Some(deadline) => self.wait_for_room(wrap_point, Some(deadline)),
+        }
+    }
+
     /// [`wait_for_room`](Self::wait_for_room) without a deadline: it ends with room
     /// or with a halt, never with a full ring.
     #[inline]

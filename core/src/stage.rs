@@ -212,19 +212,16 @@ pub(crate) fn run<T, H: EventHandler<T>>(
         handler.on_start();
         let mut next = state.sequence.get() + 1;
         while let Ok(available) = barrier.wait_for(&shared, next) {
-            for sequence in next..available + 1 {
-                current.set(sequence);
-                // SAFETY: the barrier saw `sequence` published (and processed by
-                // every upstream stage), and this stage has not released it, so no
-                // producer writes the slot while we read it.
-                let slot = unsafe { shared.slots.read(sequence) };
-                // SAFETY: as above.
-                handler.on_event(unsafe { slot.deref() }, sequence, sequence == available);
-            }
-            // Release (in `set`): our reads of these slots happen before a producer
-            // or a later stage acts on the new value.
-            state.sequence.set(available);
-            shared.waiter.notify();
+            consume_batch(
+                &shared,
+                &state,
+                next,
+                available,
+                |event, sequence, end_of_batch| {
+                    current.set(sequence);
+                    handler.on_event(event, sequence, end_of_batch);
+                },
+            );
             next = available + 1;
         }
         handler.on_shutdown();
@@ -243,6 +240,34 @@ pub(crate) fn run<T, H: EventHandler<T>>(
     state.done.store(true, Ordering::Release);
     shared.waiter.notify();
     result
+}
+
+/// Hands the events `next..=available` to `handle` in order (the last with the
+/// end-of-batch flag), then releases them: the consumer's sequence moves to
+/// `available` and waiting threads are told.
+///
+/// The caller's barrier must have seen `available` published (and processed by
+/// every upstream stage), and `next - 1` must be the consumer's sequence.
+#[inline]
+pub(crate) fn consume_batch<T>(
+    shared: &Shared<T>,
+    state: &StageState,
+    next: i64,
+    available: i64,
+    mut handle: impl FnMut(&T, i64, bool),
+) {
+    debug_assert_eq!(state.sequence.get(), next - 1);
+    for sequence in next..available + 1 {
+        // SAFETY: the barrier saw `sequence` published and processed upstream, and
+        // this consumer has not released it, so no producer writes the slot.
+        let slot = unsafe { shared.slots.read(sequence) };
+        // SAFETY: as above.
+        handle(unsafe { slot.deref() }, sequence, sequence == available);
+    }
+    // Release (in `set`): our reads of these slots happen before a producer or a
+    // later stage acts on the new value.
+    state.sequence.set(available);
+    shared.waiter.notify();
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

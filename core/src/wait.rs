@@ -93,7 +93,6 @@ const LONGEST_SLEEP: Duration = Duration::from_micros(200);
 #[derive(Debug)]
 pub(crate) struct Waiter {
     strategy: WaitStrategy,
-    parks: bool,
     queue: WaitQueue,
 }
 
@@ -101,7 +100,6 @@ impl Waiter {
     pub(crate) fn new(strategy: WaitStrategy) -> Self {
         Self {
             strategy,
-            parks: strategy.parks(),
             queue: WaitQueue::new(),
         }
     }
@@ -194,7 +192,7 @@ impl Waiter {
     /// only when some thread is parked.
     #[inline]
     pub(crate) fn notify(&self) {
-        if self.parks {
+        if self.strategy.parks() {
             self.queue.notify();
         }
     }

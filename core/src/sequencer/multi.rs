@@ -170,14 +170,9 @@ impl<T> MultiProducer<T> {
             let last = current + n;
             let wrap_point = last - self.shared.capacity();
             if wrap_point > cursor.gating_cache.get() {
-                let minimum = match deadline {
-                    None => self.shared.gating_minimum(),
-                    Some(deadline) => self.shared.wait_for_room(wrap_point, Some(deadline))?,
-                };
-                cursor.gating_cache.set(minimum);
-                if wrap_point > minimum {
-                    return Err(TryClaimError::Full);
-                }
+                cursor
+                    .gating_cache
+                    .set(self.shared.room_by(wrap_point, deadline)?);
             }
             // Relaxed: as in `claim_up_to`; the compare-exchange only makes the
             // reservation unique.

@@ -110,13 +110,7 @@ impl<T> Producer<T> {
         let last = self.claimed + n;
         let wrap_point = last - self.shared.capacity();
         if wrap_point > self.cached_gating {
-            self.cached_gating = match deadline {
-                None => self.shared.gating_minimum(),
-                Some(deadline) => self.shared.wait_for_room(wrap_point, Some(deadline))?,
-            };
-            if wrap_point > self.cached_gating {
-                return Err(TryClaimError::Full);
-            }
+            self.cached_gating = self.shared.room_by(wrap_point, deadline)?;
         }
         self.claimed = last;
         Ok(last)
