@@ -188,7 +188,19 @@ fn cores_for(threads: usize, cores: &[usize]) -> Option<Vec<usize>> {
 
 fn run(args: &RunArgs) -> Result<(), String> {
     let plan = Plan::of(args.suite);
-    let peers: Vec<Box<dyn Peer>> = all_peers()
+    let known: Vec<Box<dyn Peer>> = all_peers();
+    if let Some(unknown) = args
+        .peers
+        .iter()
+        .find(|n| !known.iter().any(|p| p.name() == n.as_str()))
+    {
+        let names: Vec<_> = known.iter().map(|p| p.name()).collect();
+        return Err(format!(
+            "unknown peer `{unknown}` (known: {})",
+            names.join(", ")
+        ));
+    }
+    let peers: Vec<Box<dyn Peer>> = known
         .into_iter()
         .filter(|p| {
             args.peers.is_empty()
@@ -196,17 +208,6 @@ fn run(args: &RunArgs) -> Result<(), String> {
                 || args.peers.iter().any(|n| n == p.name())
         })
         .collect();
-    if let Some(unknown) = args
-        .peers
-        .iter()
-        .find(|n| !all_peers().iter().any(|p| p.name() == n.as_str()))
-    {
-        let known: Vec<_> = all_peers().iter().map(|p| p.name()).collect();
-        return Err(format!(
-            "unknown peer `{unknown}` (known: {})",
-            known.join(", ")
-        ));
-    }
     let wanted = |name: ScenarioName| args.scenario.is_empty() || args.scenario.contains(&name);
     let topologies: Vec<Topology> = Topology::ALL
         .into_iter()
