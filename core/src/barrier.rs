@@ -82,4 +82,16 @@ impl Barrier {
     pub(crate) fn wait_for<T>(&self, shared: &Shared<T>, next: i64) -> Result<i64, Stop> {
         shared.waiter.wait(|| self.check(shared, next))
     }
+
+    /// Like [`wait_for`](Self::wait_for), giving up at `deadline` (then `None`).
+    pub(crate) fn wait_until<T>(
+        &self,
+        shared: &Shared<T>,
+        next: i64,
+        deadline: std::time::Instant,
+    ) -> Option<Result<i64, Stop>> {
+        shared
+            .waiter
+            .wait_until(|| self.check(shared, next), Some(deadline))
+    }
 }

@@ -52,6 +52,7 @@
 
 mod barrier;
 mod claim;
+mod engine;
 mod error;
 mod poller;
 mod ring;
@@ -64,6 +65,11 @@ mod sync;
 mod wait;
 
 pub use claim::{BatchClaim, Claim};
+pub use engine::{
+    Accepted, Aggregate, Command, CommandId, Engine, EngineBuilder, EngineError, Gateway, Metrics,
+    Outcome, Projection, ProjectionId, ProjectionMetrics, ReadModel, Receipt, Recovery, Rejection,
+    Stopped, SubmitError, TrySubmitError, Until, WaitError,
+};
 pub use error::{Halted, RingError, StagePanic, TryClaimError};
 pub use poller::{Polled, Poller};
 pub use ring::{Ring, RingBuilder};

@@ -26,6 +26,17 @@ pub trait EventHandler<T>: Send + 'static {
     /// Called on the stage's thread after the last event, when the ring drained or
     /// was halted (not after this handler panicked).
     fn on_shutdown(&mut self) {}
+
+    /// When to call [`on_wake`](EventHandler::on_wake) if no event arrives first,
+    /// for time-based work such as a group commit. Asked before each wait; `None`
+    /// (the default) waits for events only.
+    fn wake_at(&self) -> Option<std::time::Instant> {
+        None
+    }
+
+    /// Called on the stage's thread when the time from
+    /// [`wake_at`](EventHandler::wake_at) passed with no event to handle.
+    fn on_wake(&mut self) {}
 }
 
 impl<T, F> EventHandler<T> for F
@@ -211,7 +222,18 @@ pub(crate) fn run<T, H: EventHandler<T>>(
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         handler.on_start();
         let mut next = state.sequence.get() + 1;
-        while let Ok(available) = barrier.wait_for(&shared, next) {
+        loop {
+            let available = match handler.wake_at() {
+                None => barrier.wait_for(&shared, next),
+                Some(deadline) => match barrier.wait_until(&shared, next, deadline) {
+                    Some(available) => available,
+                    None => {
+                        handler.on_wake();
+                        continue;
+                    }
+                },
+            };
+            let Ok(available) = available else { break };
             consume_batch(
                 &shared,
                 &state,
@@ -270,7 +292,7 @@ pub(crate) fn consume_batch<T>(
     shared.waiter.notify();
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(message) = payload.downcast_ref::<&str>() {
         (*message).to_owned()
     } else if let Some(message) = payload.downcast_ref::<String>() {

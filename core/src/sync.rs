@@ -7,7 +7,9 @@
 mod imp {
     pub(crate) use loom::cell::{ConstPtr, MutPtr, UnsafeCell};
     pub(crate) use loom::hint::spin_loop;
-    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicI64, AtomicUsize};
+    pub(crate) use loom::sync::atomic::{
+        fence, AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize,
+    };
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use loom::thread;
 }
@@ -15,7 +17,9 @@ mod imp {
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use std::hint::spin_loop;
-    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicI64, AtomicUsize};
+    pub(crate) use std::sync::atomic::{
+        fence, AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize,
+    };
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use std::thread;
 
@@ -89,9 +93,11 @@ pub(crate) fn pause(duration: std::time::Duration) {
     thread::sleep(duration);
 }
 
-/// Locks `mutex`, ignoring poison: every lock in the core guards `()` and exists only
-/// for the condvar handshake, so a panic elsewhere cannot leave it inconsistent.
-pub(crate) fn lock(mutex: &Mutex<()>) -> MutexGuard<'_, ()> {
+/// Locks `mutex`, ignoring poison. The ring's locks guard `()` (they exist for the
+/// condvar handshake); the engine's guard data that no code path leaves half-changed
+/// (each critical section moves whole values, never calls user code), so a panic
+/// elsewhere cannot leave any of them inconsistent.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -7,7 +7,7 @@
 //! [`Waiter::notify`] afterwards; only [`WaitStrategy::Blocking`] needs it, at the
 //! cost of one fence unless a thread is actually parked.
 
-mod queue;
+pub(crate) mod queue;
 
 use std::time::{Duration, Instant};
 

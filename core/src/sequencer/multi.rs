@@ -138,6 +138,12 @@ impl<T> MultiProducer<T> {
         }
     }
 
+    /// The highest sequence claimed by any handle so far (-1 before the first).
+    /// SeqCst: see `claim_up_to`.
+    pub(crate) fn last_claimed(&self) -> i64 {
+        self.cursor().claimed.atomic().load(Ordering::SeqCst)
+    }
+
     /// Reserves the next `n` sequences with one atomic add, then waits for the
     /// gating stages to release the slots they reuse.
     #[inline]
@@ -146,9 +152,12 @@ impl<T> MultiProducer<T> {
             return Err(Halted);
         }
         let cursor = self.cursor();
-        // Relaxed: the add only has to hand out each sequence once; the slot is
-        // ordered after the stages' reads by the gating Acquire below.
-        let last = cursor.claimed.atomic().fetch_add(n, Ordering::Relaxed) + n;
+        // SeqCst: the add only has to hand out each sequence once (the slot is
+        // ordered after the stages' reads by the gating Acquire below), but the
+        // engine's gateway pairs it with its load of `closed`, against the SeqCst
+        // store of `closed` and load of `last_claimed` in `Engine::shutdown` (a
+        // Dekker pair). On x86 it is the same `lock xadd` as Relaxed.
+        let last = cursor.claimed.atomic().fetch_add(n, Ordering::SeqCst) + n;
         let wrap_point = last - self.shared.capacity();
         // Acquire (in `get`): pairs with the Release in `set` below, which passes on
         // what the setter acquired from the gating stages.
@@ -174,12 +183,12 @@ impl<T> MultiProducer<T> {
                     .gating_cache
                     .set(self.shared.room_by(wrap_point, deadline)?);
             }
-            // Relaxed: as in `claim_up_to`; the compare-exchange only makes the
-            // reservation unique.
+            // SeqCst on success: as in `claim_up_to`; the compare-exchange only makes
+            // the reservation unique.
             if cursor
                 .claimed
                 .atomic()
-                .compare_exchange_weak(current, last, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange_weak(current, last, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
             {
                 return Ok(last);

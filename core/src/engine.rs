@@ -1,0 +1,862 @@
+//! The engine: commands in from any thread, one business-logic thread deciding and
+//! applying them, every event journaled before projections see it, read models any
+//! thread can query, and receipts that wait as long as the caller needs.
+//!
+//! ```text
+//!  Gateway::submit ─► input ring ─► logic: decide, apply ─► output ring ─► journaler ─► projections
+//!  (any thread)       (multi-producer)  (one thread, pinnable)      (append, sync)    (read models)
+//!        Receipt::wait(Until::Processed | Durable | Visible(projection))
+//! ```
+//!
+//! - [`Aggregate`] is the user's state with `decide` and `apply`; [`Projection`]s
+//!   keep read models from the journaled events.
+//! - [`EngineBuilder`] opens (and recovers) the journal, replays it through `apply`
+//!   and every projection, then starts the threads and opens the [`Gateway`].
+//! - [`Engine::shutdown`] (or dropping the engine) drains: every accepted command is
+//!   processed, journaled and projected before the threads join.
+
+mod domain;
+mod journaler;
+mod logic;
+mod metrics;
+mod progress;
+mod projection;
+mod publish;
+mod receipt;
+mod record;
+mod replay;
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc as StdArc;
+use std::time::{Duration, Instant};
+
+use seqlane_journal::{Codec, Journal, JournalError, JournalOptions, Postcard, TornTail};
+
+pub use domain::{Aggregate, Command, CommandId, Projection};
+pub use metrics::{Metrics, ProjectionMetrics};
+pub use projection::ReadModel;
+pub use receipt::{Accepted, Outcome, Receipt, Rejection, Until, WaitError};
+
+use crate::error::{RingError, TryClaimError};
+use crate::stage::{Pinning, Stage};
+use crate::sync::{lock, Arc, AtomicBool, Mutex};
+use crate::{MultiProducer, Ring, RingBuilder, WaitStrategy};
+use logic::{Entry, Logic, Model, Submission};
+use progress::{Progress, Tickets};
+use projection::{ProjectionStage, Runner, Running};
+use publish::Publication;
+
+/// A projection with its read model, behind the face every projection stage runs.
+type BoxedRunner<A> = Box<dyn Runner<<A as Aggregate>::Event>>;
+
+/// The business logic's line: input sequences below it are processed.
+pub(crate) const LOGIC: usize = 0;
+/// The journal's line: records below it are durable.
+pub(crate) const JOURNAL: usize = 1;
+/// Projection `i`'s line is `PROJECTIONS + i`: records below it are applied.
+pub(crate) const PROJECTIONS: usize = 2;
+
+/// Names a projection of one engine, for [`Until::Visible`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProjectionId(usize);
+
+/// Why the engine stopped early, as recorded by the thread that found out.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    ApplyPanicked { command: i64, message: String },
+    Journal(JournalError),
+    JournalStopped(String),
+    ProjectionPanicked { projection: String, message: String },
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::ApplyPanicked { command, message } => write!(
+                f,
+                "apply panicked on command {command} ({message}); the engine stopped"
+            ),
+            Failure::Journal(error) => write!(f, "the journal failed: {error}"),
+            Failure::JournalStopped(reason) => write!(f, "the journaler stopped: {reason}"),
+            Failure::ProjectionPanicked {
+                projection,
+                message,
+            } => write!(f, "projection `{projection}` panicked: {message}"),
+        }
+    }
+}
+
+/// What every thread of one engine shares.
+pub(crate) struct EngineShared<A: Aggregate> {
+    pub(crate) progress: Progress,
+    pub(crate) tickets: Tickets<Outcome<A>>,
+    pub(crate) metrics: metrics::Counters,
+    /// Set by shutdown: gateways refuse new commands.
+    pub(crate) closed: AtomicBool,
+    /// The first failure, if any.
+    pub(crate) failure: Mutex<Option<Failure>>,
+    /// The logic hands the state back here when its thread ends.
+    pub(crate) final_model: Mutex<Option<Model<A>>>,
+    /// The journal sequence of output slot 0.
+    pub(crate) record_base: u64,
+    projections: Vec<StdArc<str>>,
+}
+
+impl<A: Aggregate> EngineShared<A> {
+    /// Records `failure` unless an earlier one was recorded.
+    pub(crate) fn fail(&self, failure: Failure) {
+        lock(&self.failure).get_or_insert(failure);
+    }
+
+    /// Why line `index` stopped short.
+    pub(crate) fn stop_reason(&self, index: usize) -> String {
+        match &*lock(&self.failure) {
+            Some(failure) => failure.to_string(),
+            None if index == LOGIC => "the engine shut down".into(),
+            None => "the engine stopped".into(),
+        }
+    }
+
+    pub(crate) fn projection_name(&self, line: usize) -> &str {
+        &self.projections[line - PROJECTIONS]
+    }
+
+    pub(crate) fn projection_line(&self, id: ProjectionId) -> usize {
+        assert!(
+            id.0 < self.projections.len(),
+            "{id:?} is not a projection of this engine"
+        );
+        PROJECTIONS + id.0
+    }
+}
+
+/// Why an engine could not start, or stopped badly.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// Opening, recovering, appending to or syncing the journal failed (the error
+    /// names the file and operation). After a failed append or sync the engine
+    /// stopped; restart it to recover from what reached the disk.
+    Journal(JournalError),
+    /// A journaled record could not be replayed: it was not written by an engine
+    /// with this event type and codec.
+    Replay {
+        /// The record's journal sequence.
+        sequence: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The journal's first records were retired, and there is no snapshot to start
+    /// from: replaying what is left would rebuild a wrong state.
+    Retired {
+        /// The first record still held.
+        first: u64,
+    },
+    /// `apply` panicked (the state may be half-changed): the engine stopped without
+    /// journaling that command's events or processing later commands.
+    ApplyPanicked {
+        /// The command's input sequence ([`Receipt::sequence`]).
+        command: i64,
+        /// The panic message.
+        message: String,
+        /// Commands submitted and not processed (the failing one included).
+        unprocessed: u64,
+    },
+    /// A projection panicked while applying an event: the engine stopped.
+    ProjectionPanicked {
+        /// The projection's name.
+        projection: String,
+        /// The panic message.
+        message: String,
+    },
+    /// An engine thread could not be started.
+    Spawn(io::Error),
+    /// An engine stage failed in a way not covered above.
+    Ring(RingError),
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::Journal(error) => write!(f, "journal: {error}"),
+            EngineError::Replay { sequence, reason } => {
+                write!(f, "cannot replay journal record {sequence}: {reason}")
+            }
+            EngineError::Retired { first } => write!(
+                f,
+                "the journal starts at record {first}: earlier records were retired and \
+                 there is no snapshot to start from"
+            ),
+            EngineError::ApplyPanicked {
+                command,
+                message,
+                unprocessed,
+            } => write!(
+                f,
+                "apply panicked on command {command}: {message}; the engine stopped with \
+                 {unprocessed} submitted commands unprocessed (that one included)"
+            ),
+            EngineError::ProjectionPanicked {
+                projection,
+                message,
+            } => write!(f, "projection `{projection}` panicked: {message}"),
+            EngineError::Spawn(error) => write!(f, "cannot start an engine thread: {error}"),
+            EngineError::Ring(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            EngineError::Journal(error) => Some(error),
+            EngineError::Spawn(error) => Some(error),
+            EngineError::Ring(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<JournalError> for EngineError {
+    fn from(error: JournalError) -> Self {
+        EngineError::Journal(error)
+    }
+}
+
+/// What happened at start: the journal's recovery and the replay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recovery {
+    /// Commands replayed (accepted commands found whole in the journal).
+    pub commands: u64,
+    /// Events replayed through `apply` and every projection.
+    pub events: u64,
+    /// Records of commands found incomplete (a crash cut their batch) and skipped.
+    pub discarded_records: u64,
+    /// The torn tail the journal cut off on open, if any.
+    pub torn_tail: Option<TornTail>,
+    /// From opening the journal to opening the gateway.
+    pub duration: Duration,
+}
+
+/// What [`Engine::shutdown`] hands back.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Stopped<A> {
+    /// The final state.
+    pub state: A,
+    /// The final version: events applied since the journal began.
+    pub version: u64,
+}
+
+/// Builds an [`Engine`]: the journal directory, the initial state, projections, and
+/// the knobs (ring sizes, sync policy, waiting, pinning).
+///
+/// Defaults suit a 2-core laptop: [`WaitStrategy::BACKOFF`] (spins briefly, then
+/// sleeps), [`SyncPolicy::EveryBatch`](seqlane_journal::SyncPolicy::EveryBatch),
+/// the business logic pinned only on machines with at least 4 cores, projections
+/// sharing one thread below 4 cores.
+pub struct EngineBuilder<A: Aggregate, C = Postcard> {
+    dir: PathBuf,
+    state: A,
+    codec: C,
+    journal: JournalOptions,
+    input_capacity: usize,
+    output_capacity: usize,
+    wait: WaitStrategy,
+    logic_core: Option<usize>,
+    share_projection_thread: bool,
+    projections: Vec<(StdArc<str>, BoxedRunner<A>)>,
+}
+
+impl<A: Aggregate> EngineBuilder<A, Postcard> {
+    /// An engine journaling to `dir` (created if missing), whose state starts as
+    /// `initial` before the journal is replayed onto it. Events are encoded with
+    /// [`Postcard`] unless [`codec`](Self::codec) says otherwise.
+    pub fn new(dir: impl AsRef<Path>, initial: A) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            dir: dir.as_ref().to_path_buf(),
+            state: initial,
+            codec: Postcard,
+            journal: JournalOptions::default(),
+            input_capacity: 1 << 14,
+            output_capacity: 1 << 14,
+            wait: WaitStrategy::default(),
+            logic_core: (cores >= 4).then(|| cores - 1),
+            share_projection_thread: cores < 4,
+            projections: Vec::new(),
+        }
+    }
+}
+
+impl<A: Aggregate, C> EngineBuilder<A, C> {
+    /// Encodes events with `codec` instead.
+    pub fn codec<D: Codec<A::Event>>(self, codec: D) -> EngineBuilder<A, D> {
+        EngineBuilder {
+            dir: self.dir,
+            state: self.state,
+            codec,
+            journal: self.journal,
+            input_capacity: self.input_capacity,
+            output_capacity: self.output_capacity,
+            wait: self.wait,
+            logic_core: self.logic_core,
+            share_projection_thread: self.share_projection_thread,
+            projections: self.projections,
+        }
+    }
+
+    /// Journal segment size and sync policy.
+    pub fn journal_options(mut self, options: JournalOptions) -> Self {
+        self.journal = options;
+        self
+    }
+
+    /// Slots in the input ring (commands waiting for the business logic); a power of
+    /// two. Default 16 Ki.
+    pub fn input_capacity(mut self, slots: usize) -> Self {
+        self.input_capacity = slots;
+        self
+    }
+
+    /// Slots in the output ring (records waiting for the journal and projections); a
+    /// power of two, and the most events one command may produce. Default 16 Ki.
+    pub fn output_capacity(mut self, slots: usize) -> Self {
+        self.output_capacity = slots;
+        self
+    }
+
+    /// How the engine's threads (and submitters on a full ring) wait.
+    pub fn wait_strategy(mut self, wait: WaitStrategy) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// Pins the business-logic thread to `core`, or (`None`) leaves it unpinned. A
+    /// core the machine refuses is reported by [`Engine::logic_pinning`], not an
+    /// error.
+    pub fn pin_logic_to_core(mut self, core: Option<usize>) -> Self {
+        self.logic_core = core;
+        self
+    }
+
+    /// Runs all projections on one thread (`true`) or each on its own.
+    pub fn share_projection_thread(mut self, share: bool) -> Self {
+        self.share_projection_thread = share;
+        self
+    }
+
+    /// Adds a projection named `name`; returns the handle to its read model (also
+    /// its id for [`Until::Visible`]).
+    pub fn add_projection<P: Projection<A::Event>>(
+        &mut self,
+        name: &str,
+        projection: P,
+    ) -> ReadModel<P::View> {
+        let id = ProjectionId(self.projections.len());
+        let publication = Arc::new(Publication::new(projection.view()));
+        let name: StdArc<str> = name.into();
+        self.projections.push((
+            StdArc::clone(&name),
+            Box::new(Running::new(
+                projection,
+                Arc::clone(&publication),
+                PROJECTIONS + id.0,
+            )),
+        ));
+        ReadModel {
+            publication,
+            id,
+            name,
+        }
+    }
+}
+
+impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
+    /// Opens the journal (recovering it), replays it into the state and the
+    /// projections, starts the threads and opens the gateway.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Journal`] when the journal cannot be opened (locked by another
+    /// process, damaged in the middle, unreadable); [`EngineError::Replay`] when a
+    /// record is not one of this engine's; [`EngineError::Retired`];
+    /// [`EngineError::Spawn`].
+    ///
+    /// # Panics
+    ///
+    /// If a ring capacity is not a power of two.
+    pub fn start(self) -> Result<Engine<A>, EngineError> {
+        let started = Instant::now();
+        let journal = Journal::open(&self.dir, self.journal)?;
+        if journal.first_sequence() > 0 {
+            return Err(EngineError::Retired {
+                first: journal.first_sequence(),
+            });
+        }
+        let torn_tail = journal.recovery_report().truncated.clone();
+        let mut model = Model {
+            state: self.state,
+            version: 0,
+            ids: Default::default(),
+        };
+        let (names, mut runners): (Vec<_>, Vec<_>) = self.projections.into_iter().unzip();
+        let replayed = replay::replay(&journal, &self.codec, &mut model, &mut runners, &names)?;
+        let record_base = journal.next_sequence();
+        let base = record_base as i64;
+        let engine = Arc::new(EngineShared {
+            progress: Progress::new(
+                [0, base]
+                    .into_iter()
+                    .chain(std::iter::repeat_n(base, runners.len())),
+            ),
+            tickets: Tickets::new(self.input_capacity),
+            metrics: Default::default(),
+            closed: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            final_model: Mutex::new(None),
+            record_base,
+            projections: names.clone(),
+        });
+
+        let mut output =
+            RingBuilder::new(self.output_capacity, Entry::empty).wait_strategy(self.wait);
+        let journaler = output.add_stage(
+            Stage::new(journaler::Journaler::new(
+                journal,
+                self.codec,
+                Arc::clone(&engine),
+            ))
+            .name("seqlane-journal"),
+        );
+        let groups: Vec<Vec<_>> = if self.share_projection_thread {
+            vec![runners]
+        } else {
+            runners.into_iter().map(|runner| vec![runner]).collect()
+        };
+        for group in groups.into_iter().filter(|group| !group.is_empty()) {
+            let name = if group.len() == 1 {
+                format!(
+                    "seqlane-projection-{}",
+                    names[group[0].line() - PROJECTIONS]
+                )
+            } else {
+                "seqlane-projections".to_owned()
+            };
+            output.add_stage(
+                Stage::new(ProjectionStage {
+                    runners: group,
+                    engine: Arc::clone(&engine),
+                })
+                .name(name)
+                .after(&[journaler]),
+            );
+        }
+        let (records, output) = output.build_single_producer().map_err(EngineError::Spawn)?;
+
+        let logic = Logic::new(model, Arc::clone(&engine), records, record_base, -1);
+        let mut stage = Stage::new(logic).name("seqlane-logic");
+        if let Some(core) = self.logic_core {
+            stage = stage.pin_to_core(core);
+        }
+        let mut input =
+            RingBuilder::new(self.input_capacity, Submission::void).wait_strategy(self.wait);
+        input.add_stage(stage);
+        let (producer, input) = input.build_multi_producer().map_err(EngineError::Spawn)?;
+
+        Ok(Engine {
+            gateway: Gateway {
+                producer,
+                engine: Arc::clone(&engine),
+            },
+            engine,
+            input: Some(input),
+            output: Some(output),
+            recovery: Recovery {
+                commands: replayed.commands,
+                events: replayed.events,
+                discarded_records: replayed.discarded,
+                torn_tail,
+                duration: started.elapsed(),
+            },
+        })
+    }
+}
+
+impl<A: Aggregate, C> fmt::Debug for EngineBuilder<A, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("dir", &self.dir)
+            .field("journal", &self.journal)
+            .field("input_capacity", &self.input_capacity)
+            .field("output_capacity", &self.output_capacity)
+            .field("wait", &self.wait)
+            .field("logic_core", &self.logic_core)
+            .field("projections", &self.projections.len())
+            .finish()
+    }
+}
+
+/// A running engine. Submit through its [`Gateway`]s; stop it with
+/// [`shutdown`](Engine::shutdown), which drains (dropping it does the same, but can
+/// only print a failure to stderr).
+pub struct Engine<A: Aggregate> {
+    engine: Arc<EngineShared<A>>,
+    gateway: Gateway<A>,
+    input: Option<Ring<Submission<A::Command>>>,
+    output: Option<Ring<Entry<A::Event>>>,
+    recovery: Recovery,
+}
+
+impl<A: Aggregate> Engine<A> {
+    /// A gateway to submit commands from any thread (clone it freely).
+    pub fn gateway(&self) -> Gateway<A> {
+        self.gateway.clone()
+    }
+
+    /// What the start recovered and replayed, and how long it took.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// Whether the business-logic thread got the core it asked for.
+    pub fn logic_pinning(&self) -> Pinning {
+        self.input
+            .as_ref()
+            .and_then(|ring| ring.stages().first().map(|stage| stage.pinning))
+            .unwrap_or(Pinning::NotRequested)
+    }
+
+    /// The engine's counters now.
+    pub fn metrics(&self) -> Metrics {
+        let logic = &self.engine.metrics.logic;
+        let journal = &self.engine.metrics.journal;
+        let processed = self.engine.progress.line(LOGIC).end();
+        let claimed = self.gateway.producer.last_claimed() + 1;
+        let journaled = self.engine.record_base + journal.records.get();
+        Metrics {
+            accepted: logic.accepted.get(),
+            rejected: logic.rejected.get(),
+            duplicates: logic.duplicates.get(),
+            events: logic.events.get(),
+            input_occupancy: (claimed - processed).max(0) as u64,
+            input_capacity: self.gateway.producer.capacity(),
+            logic_batches: logic.batches.get(),
+            logic_commands: logic.commands.get(),
+            largest_logic_batch: logic.largest_batch.get(),
+            journal_batches: journal.batches.get(),
+            journal_records: journal.records.get(),
+            journal_bytes: journal.bytes.get(),
+            journal_syncs: journal.syncs.get(),
+            journal_sync_time: Duration::from_nanos(journal.sync_nanos.get()),
+            last_journal_sync: Duration::from_nanos(journal.last_sync_nanos.get()),
+            longest_journal_sync: Duration::from_nanos(journal.longest_sync_nanos.get()),
+            durable_end: self.engine.progress.line(JOURNAL).end() as u64,
+            held_outcomes: self.engine.tickets.spilled(),
+            projections: self
+                .engine
+                .projections
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let position = self.engine.progress.line(PROJECTIONS + i).end() as u64;
+                    ProjectionMetrics {
+                        name: name.to_string(),
+                        position,
+                        lag: journaled.saturating_sub(position),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Stops accepting commands, drains (every accepted command is processed,
+    /// journaled and projected), joins the threads and returns the final state.
+    ///
+    /// Gateways still held elsewhere refuse further commands with
+    /// [`SubmitError::Closed`].
+    ///
+    /// # Errors
+    ///
+    /// How the engine failed, if it did ([`EngineError::ApplyPanicked`],
+    /// [`EngineError::Journal`], [`EngineError::ProjectionPanicked`]...).
+    pub fn shutdown(mut self) -> Result<Stopped<A>, EngineError> {
+        self.stop()?;
+        let model = lock(&self.engine.final_model)
+            .take()
+            .expect("the logic hands its model back when its thread ends");
+        Ok(Stopped {
+            state: model.state,
+            version: model.version,
+        })
+    }
+
+    fn stop(&mut self) -> Result<(), EngineError> {
+        let (Some(input), Some(output)) = (self.input.take(), self.output.take()) else {
+            return Ok(());
+        };
+        // SeqCst: the Dekker pair with the gateway's claim and check of `closed`:
+        // a submitter either sees `closed` or claimed at most `last`.
+        self.engine.closed.store(true, Ordering::SeqCst);
+        let last = self.gateway.producer.last_claimed();
+        // Every command claimed by now gets published (or voided) and processed,
+        // unless the logic stopped on a failure.
+        let _ = self.engine.progress.wait_for(LOGIC, last + 1, None);
+        let input = input.halt();
+        let output = output.join();
+        let failure = lock(&self.engine.failure).take();
+        match failure {
+            None => {
+                input.map_err(EngineError::Ring)?;
+                output.map_err(EngineError::Ring)?;
+                Ok(())
+            }
+            Some(Failure::ApplyPanicked { command, message }) => Err(EngineError::ApplyPanicked {
+                command,
+                message,
+                unprocessed: input.err().map_or(0, |error| error.unprocessed),
+            }),
+            Some(Failure::Journal(error)) => Err(EngineError::Journal(error)),
+            Some(Failure::ProjectionPanicked {
+                projection,
+                message,
+            }) => Err(EngineError::ProjectionPanicked {
+                projection,
+                message,
+            }),
+            Some(Failure::JournalStopped(reason)) => {
+                Err(EngineError::Ring(output.err().unwrap_or(RingError {
+                    panics: vec![crate::StagePanic {
+                        stage: "seqlane-journal".into(),
+                        message: reason,
+                    }],
+                    unprocessed: 0,
+                })))
+            }
+        }
+    }
+}
+
+impl<A: Aggregate> Drop for Engine<A> {
+    fn drop(&mut self) {
+        if let Err(error) = self.stop() {
+            eprintln!("seqlane: the engine stopped with an error: {error}");
+        }
+    }
+}
+
+impl<A: Aggregate> fmt::Debug for Engine<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("recovery", &self.recovery)
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+/// Submits commands to an engine, from any thread. Clone it for each thread.
+///
+/// Three ways in, by how they treat a full input ring: [`submit`](Gateway::submit)
+/// waits for room, [`submit_before`](Gateway::submit_before) waits until a deadline,
+/// [`try_submit`](Gateway::try_submit) gives the command back at once. Each returns a
+/// [`Receipt`] as soon as the command is in the ring. [`send`](Gateway::send) is
+/// fire-and-forget: no receipt, and the engine keeps no outcome.
+pub struct Gateway<A: Aggregate> {
+    producer: MultiProducer<Submission<A::Command>>,
+    engine: Arc<EngineShared<A>>,
+}
+
+impl<A: Aggregate> Clone for Gateway<A> {
+    fn clone(&self) -> Self {
+        Self {
+            producer: self.producer.clone(),
+            engine: Arc::clone(&self.engine),
+        }
+    }
+}
+
+impl<A: Aggregate> fmt::Debug for Gateway<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gateway")
+            .field("closed", &self.engine.closed.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// How long a submission may wait for room.
+enum Room {
+    Wait,
+    Now,
+    Before(Instant),
+}
+
+impl<A: Aggregate> Gateway<A> {
+    /// Submits a command, waiting for room in the input ring; returns its receipt.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError::Closed`] (with the command) once the engine is shutting down
+    /// or stopped on a failure.
+    pub fn submit(
+        &self,
+        command: impl Into<Command<A::Command>>,
+    ) -> Result<Receipt<A>, SubmitError<A::Command>> {
+        match self.enqueue(command.into(), true, Room::Wait) {
+            Ok(sequence) => Ok(Receipt::new(Arc::clone(&self.engine), sequence)),
+            Err(TrySubmitError::Closed(command) | TrySubmitError::Full(command)) => {
+                Err(SubmitError::Closed(command))
+            }
+        }
+    }
+
+    /// Submits a command without a receipt: the engine keeps no outcome for it.
+    /// The cheapest way in.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit).
+    pub fn send(
+        &self,
+        command: impl Into<Command<A::Command>>,
+    ) -> Result<(), SubmitError<A::Command>> {
+        match self.enqueue(command.into(), false, Room::Wait) {
+            Ok(_) => Ok(()),
+            Err(TrySubmitError::Closed(command) | TrySubmitError::Full(command)) => {
+                Err(SubmitError::Closed(command))
+            }
+        }
+    }
+
+    /// Submits a command if the input ring has room now.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySubmitError::Full`] (with the command) when the ring is full: the
+    /// business logic is a whole ring behind. [`TrySubmitError::Closed`] as in
+    /// [`submit`](Self::submit).
+    pub fn try_submit(
+        &self,
+        command: impl Into<Command<A::Command>>,
+    ) -> Result<Receipt<A>, TrySubmitError<A::Command>> {
+        let sequence = self.enqueue(command.into(), true, Room::Now)?;
+        Ok(Receipt::new(Arc::clone(&self.engine), sequence))
+    }
+
+    /// Submits a command, waiting for room until `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_submit`](Self::try_submit), `Full` meaning still full at `deadline`.
+    pub fn submit_before(
+        &self,
+        command: impl Into<Command<A::Command>>,
+        deadline: Instant,
+    ) -> Result<Receipt<A>, TrySubmitError<A::Command>> {
+        let sequence = self.enqueue(command.into(), true, Room::Before(deadline))?;
+        Ok(Receipt::new(Arc::clone(&self.engine), sequence))
+    }
+
+    fn enqueue(
+        &self,
+        command: Command<A::Command>,
+        receipt: bool,
+        room: Room,
+    ) -> Result<i64, TrySubmitError<A::Command>> {
+        // Relaxed: a fast refusal only; the SeqCst check below decides.
+        if self.engine.closed.load(Ordering::Relaxed) {
+            return Err(TrySubmitError::Closed(command));
+        }
+        let claimed = match room {
+            Room::Wait => self.producer.claim().map_err(|_| TryClaimError::Halted),
+            Room::Now => self.producer.try_claim(),
+            Room::Before(deadline) => self.producer.claim_before(deadline),
+        };
+        let mut slot = match claimed {
+            Ok(slot) => slot,
+            Err(TryClaimError::Full) => return Err(TrySubmitError::Full(command)),
+            Err(TryClaimError::Halted) => return Err(TrySubmitError::Closed(command)),
+        };
+        // SeqCst: pairs with the store in `Engine::stop` (see there). If shutdown
+        // may have stopped counting claims, leave the slot void.
+        if self.engine.closed.load(Ordering::SeqCst) {
+            slot.command = None;
+            return Err(TrySubmitError::Closed(command));
+        }
+        slot.command = Some(command);
+        slot.receipt = receipt;
+        Ok(slot.sequence())
+    }
+}
+
+/// A command the engine refused to take: it is shutting down, or stopped on a
+/// failure. Carries the command back.
+pub enum SubmitError<C> {
+    /// The engine is closed.
+    Closed(Command<C>),
+}
+
+impl<C> SubmitError<C> {
+    /// The command that was not submitted.
+    pub fn into_command(self) -> Command<C> {
+        match self {
+            SubmitError::Closed(command) => command,
+        }
+    }
+}
+
+/// A command not taken by [`Gateway::try_submit`] or [`Gateway::submit_before`].
+pub enum TrySubmitError<C> {
+    /// The input ring is full: back off, shed load, or [`Gateway::submit`].
+    Full(Command<C>),
+    /// The engine is closed.
+    Closed(Command<C>),
+}
+
+impl<C> TrySubmitError<C> {
+    /// The command that was not submitted.
+    pub fn into_command(self) -> Command<C> {
+        match self {
+            TrySubmitError::Full(command) | TrySubmitError::Closed(command) => command,
+        }
+    }
+}
+
+impl<C> fmt::Debug for SubmitError<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Closed(..)")
+    }
+}
+
+impl<C> fmt::Display for SubmitError<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the engine is closed (shutting down, or stopped on a failure)")
+    }
+}
+
+impl<C> std::error::Error for SubmitError<C> {}
+
+impl<C> fmt::Debug for TrySubmitError<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySubmitError::Full(_) => f.write_str("Full(..)"),
+            TrySubmitError::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<C> fmt::Display for TrySubmitError<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySubmitError::Full(_) => f.write_str("the engine's input ring is full"),
+            TrySubmitError::Closed(_) => {
+                f.write_str("the engine is closed (shutting down, or stopped on a failure)")
+            }
+        }
+    }
+}
+
+impl<C> std::error::Error for TrySubmitError<C> {}

@@ -1,0 +1,198 @@
+//! What the user brings to an engine: the state with its `decide` and `apply`, the
+//! commands sent to it, and the projections that keep read models.
+
+/// The domain state a [`Engine`](crate::Engine) owns, with the two functions that
+/// define it.
+///
+/// - [`decide`](Aggregate::decide) validates a command against the state and returns
+///   its events or a rejection. It cannot mutate the state, so a rejection (or a
+///   panic, which becomes a rejection) leaves it untouched.
+/// - [`apply`](Aggregate::apply) is the only mutation. The engine calls it for each
+///   event `decide` returned, and again for every journaled event when it replays the
+///   journal on start, so it must depend on nothing but the state and the event.
+///
+/// # Examples
+///
+/// ```
+/// use seqlane::Aggregate;
+///
+/// #[derive(Default)]
+/// struct Account {
+///     balance: u64,
+/// }
+///
+/// enum Command {
+///     Deposit(u64),
+///     Withdraw(u64),
+/// }
+///
+/// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+/// enum Event {
+///     Deposited(u64),
+///     Withdrew(u64),
+/// }
+///
+/// impl Aggregate for Account {
+///     type Command = Command;
+///     type Event = Event;
+///     type Rejection = String;
+///
+///     fn decide(&self, command: &Command, events: &mut Vec<Event>) -> Result<(), String> {
+///         match *command {
+///             Command::Deposit(amount) => events.push(Event::Deposited(amount)),
+///             Command::Withdraw(amount) if amount > self.balance => {
+///                 return Err(format!("balance {} is below {amount}", self.balance));
+///             }
+///             Command::Withdraw(amount) => events.push(Event::Withdrew(amount)),
+///         }
+///         Ok(())
+///     }
+///
+///     fn apply(&mut self, event: &Event) {
+///         match *event {
+///             Event::Deposited(amount) => self.balance += amount,
+///             Event::Withdrew(amount) => self.balance -= amount,
+///         }
+///     }
+/// }
+///
+/// let mut account = Account::default();
+/// let mut events = Vec::new();
+/// assert!(account.decide(&Command::Withdraw(5), &mut events).is_err());
+/// account.decide(&Command::Deposit(5), &mut events).unwrap();
+/// events.iter().for_each(|event| account.apply(event));
+/// assert_eq!(account.balance, 5);
+/// ```
+pub trait Aggregate: Send + 'static {
+    /// What callers ask for.
+    type Command: Send + Sync + 'static;
+    /// What happened: journaled (encoded with the engine's
+    /// [`Codec`](seqlane_journal::Codec)), applied to the state, fed to projections.
+    type Event: Clone + Send + Sync + 'static;
+    /// Why `decide` refused a command.
+    type Rejection: Send + 'static;
+
+    /// Decides what `command` does to the state: pushes its events into `events` (a
+    /// buffer the engine reuses, empty on entry, so deciding allocates nothing) and
+    /// returns `Ok`, or returns a rejection (any events pushed are discarded).
+    ///
+    /// # Errors
+    ///
+    /// The domain's reason to refuse the command.
+    fn decide(
+        &self,
+        command: &Self::Command,
+        events: &mut Vec<Self::Event>,
+    ) -> Result<(), Self::Rejection>;
+
+    /// Applies one event to the state. Must not fail: an event is a fact. A panic
+    /// here stops the engine (the state may be half-changed), with an error that
+    /// says so.
+    fn apply(&mut self, event: &Self::Event);
+
+    /// The version a command's [expected version](Command::expect_version) is checked
+    /// against: the version of the entity the command targets, if the domain tracks
+    /// one. `None` (the default) checks against the engine's version, the number of
+    /// events applied to the whole state.
+    fn version_of(&self, command: &Self::Command) -> Option<u64> {
+        let _ = command;
+        None
+    }
+}
+
+/// A read model kept up to date from the journaled events, on its own consumer.
+///
+/// The engine calls [`apply`](Projection::apply) for each event, in journal order,
+/// only once the journal holds it; after each batch it publishes
+/// [`view`](Projection::view) so that queries from any thread get a consistent
+/// snapshot without blocking the projection. Make `View` cheap to produce (an `Arc`
+/// of immutable parts, a persistent map, a small summary): it is built once per
+/// batch, not per event.
+pub trait Projection<E>: Send + 'static {
+    /// What queries see.
+    type View: Send + Sync + 'static;
+
+    /// Applies one event, journaled at `sequence`.
+    fn apply(&mut self, event: &E, sequence: u64);
+
+    /// A snapshot of the read model as it stands, to publish.
+    fn view(&self) -> Self::View;
+}
+
+/// A client-chosen command id: a resubmitted id gets the original outcome instead of
+/// running twice, across restarts too (the id is journaled with the command's
+/// events). Use a UUID, or any `u128` unique per intended effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommandId(pub u128);
+
+/// A command with its options: an optional [`CommandId`] and an optional expected
+/// version. A bare command converts into one with neither.
+///
+/// # Examples
+///
+/// ```
+/// use seqlane::{Command, CommandId};
+///
+/// let plain: Command<&str> = "rename".into();
+/// assert_eq!(plain.id(), None);
+/// let careful = Command::new("rename").with_id(CommandId(42)).expect_version(3);
+/// assert_eq!(careful.id(), Some(CommandId(42)));
+/// assert_eq!(careful.expected_version(), Some(3));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Command<C> {
+    pub(crate) body: C,
+    pub(crate) id: Option<CommandId>,
+    pub(crate) expected_version: Option<u64>,
+}
+
+impl<C> Command<C> {
+    /// The command with no id and no version check.
+    pub fn new(body: C) -> Self {
+        Self {
+            body,
+            id: None,
+            expected_version: None,
+        }
+    }
+
+    /// Makes the command idempotent under `id`.
+    pub fn with_id(mut self, id: CommandId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Rejects the command with [`Rejection::Conflict`](crate::Rejection::Conflict)
+    /// unless [`Aggregate::version_of`] (or the engine's version) is `version` when
+    /// it is decided: optimistic concurrency.
+    pub fn expect_version(mut self, version: u64) -> Self {
+        self.expected_version = Some(version);
+        self
+    }
+
+    /// The command's id, if it has one.
+    pub fn id(&self) -> Option<CommandId> {
+        self.id
+    }
+
+    /// The version it expects, if any.
+    pub fn expected_version(&self) -> Option<u64> {
+        self.expected_version
+    }
+
+    /// The command itself.
+    pub fn body(&self) -> &C {
+        &self.body
+    }
+
+    /// Gives the command itself back.
+    pub fn into_body(self) -> C {
+        self.body
+    }
+}
+
+impl<C> From<C> for Command<C> {
+    fn from(body: C) -> Self {
+        Command::new(body)
+    }
+}

@@ -1,0 +1,142 @@
+//! The journaling stage: appends each batch of records from the output ring to the
+//! journal, syncs per its policy, and moves the durable line. Projections run after
+//! it on the same ring, so they never see an event the journal does not hold.
+
+use std::time::Instant;
+
+use seqlane_journal::{Codec, Journal, JournalError, SyncPolicy};
+
+use crate::engine::domain::Aggregate;
+use crate::engine::logic::Entry;
+use crate::engine::{record, EngineShared, Failure, JOURNAL};
+use crate::stage::EventHandler;
+use crate::sync::Arc;
+
+pub(crate) struct Journaler<A: Aggregate, C> {
+    journal: Journal,
+    codec: C,
+    engine: Arc<EngineShared<A>>,
+    /// The batch's payloads, back to back, and each record's tag and span.
+    payloads: Vec<u8>,
+    records: Vec<(u32, std::ops::Range<usize>)>,
+    /// Under [`SyncPolicy::Interval`]: when appended records must be synced by, if
+    /// some are not yet (the stage wakes then even with no new records).
+    sync_due: Option<Instant>,
+}
+
+impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> Journaler<A, C> {
+    pub(crate) fn new(journal: Journal, codec: C, engine: Arc<EngineShared<A>>) -> Self {
+        Self {
+            journal,
+            codec,
+            engine,
+            payloads: Vec::new(),
+            records: Vec::new(),
+            sync_due: None,
+        }
+    }
+
+    /// Appends the batch (syncing per the policy) and moves the durable line.
+    fn flush(&mut self) -> Result<(), JournalError> {
+        let started = Instant::now();
+        let payloads = &self.payloads;
+        self.journal.append_batch(
+            self.records
+                .iter()
+                .map(|(tag, span)| (*tag, &payloads[span.clone()])),
+        )?;
+        let elapsed = started.elapsed().as_nanos() as u64;
+        let counters = &self.engine.metrics.journal;
+        counters.batches.add(1);
+        counters.records.add(self.records.len() as u64);
+        counters.bytes.add(self.payloads.len() as u64);
+        if self.journal.options().sync_policy() != SyncPolicy::Never {
+            counters.syncs.add(1);
+        }
+        counters.sync_nanos.add(elapsed);
+        counters.last_sync_nanos.set(elapsed);
+        counters.longest_sync_nanos.raise_to(elapsed);
+        self.payloads.clear();
+        self.records.clear();
+        self.publish_durable();
+        Ok(())
+    }
+
+    fn publish_durable(&mut self) {
+        let durable = self.journal.durable().map_or(0, |last| last + 1);
+        if durable as i64 > self.engine.progress.line(JOURNAL).end() {
+            self.engine.progress.advance(JOURNAL, durable as i64);
+        }
+        self.sync_due = match self.journal.options().sync_policy() {
+            SyncPolicy::Interval(interval) if durable < self.journal.next_sequence() => {
+                Some(self.sync_due.unwrap_or_else(|| Instant::now() + interval))
+            }
+            _ => None,
+        };
+    }
+
+    /// Records the failure and halts the output ring (the business logic then
+    /// stops too: nothing more can be journaled).
+    fn fail(&self, error: JournalError) -> ! {
+        let message = error.to_string();
+        self.engine.fail(Failure::Journal(error));
+        panic!("journal failure: {message}");
+    }
+}
+
+impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EventHandler<Entry<A::Event>>
+    for Journaler<A, C>
+{
+    fn on_event(&mut self, entry: &Entry<A::Event>, sequence: i64, end_of_batch: bool) {
+        debug_assert_eq!(
+            self.journal.next_sequence() + self.records.len() as u64,
+            self.engine.record_base + sequence as u64,
+            "output slot and journal sequence out of step"
+        );
+        let start = self.payloads.len();
+        match record::encode(
+            &self.codec,
+            entry.event.as_ref(),
+            entry.id,
+            entry.first,
+            entry.last,
+            &mut self.payloads,
+        ) {
+            Ok(tag) => self.records.push((tag, start..self.payloads.len())),
+            Err(error) => self.fail(error),
+        }
+        if end_of_batch {
+            if let Err(error) = self.flush() {
+                self.fail(error);
+            }
+        }
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        self.sync_due
+    }
+
+    /// The group commit's deadline passed with no new records: sync what is there.
+    fn on_wake(&mut self) {
+        if let Err(error) = self.journal.sync() {
+            self.fail(error);
+        }
+        self.engine.metrics.journal.syncs.add(1);
+        self.publish_durable();
+    }
+
+    fn on_shutdown(&mut self) {
+        if self.journal.options().sync_policy() != SyncPolicy::Never {
+            if let Err(error) = self.journal.sync() {
+                self.fail(error);
+            }
+        }
+        self.publish_durable();
+    }
+}
+
+impl<A: Aggregate, C> Drop for Journaler<A, C> {
+    fn drop(&mut self) {
+        self.engine.progress.finish(JOURNAL);
+    }
+}

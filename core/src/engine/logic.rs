@@ -1,0 +1,267 @@
+//! The business-logic stage: the single writer of the domain state. It decides each
+//! command, applies its events, hands them to the journaler through the output ring
+//! and leaves the outcome for the command's receipt.
+
+use std::collections::HashMap;
+use std::ops::RangeInclusive;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+use crate::engine::domain::{Aggregate, Command, CommandId};
+use crate::engine::receipt::{Accepted, Outcome, Rejection};
+use crate::engine::{EngineShared, Failure, LOGIC};
+use crate::stage::{panic_message, EventHandler};
+use crate::sync::{lock, Arc};
+use crate::Producer;
+
+/// An input slot: a command and whether its submitter holds a receipt. `None` is a
+/// void slot (a claim made after the engine closed), which the logic skips.
+pub(crate) struct Submission<C> {
+    pub(crate) command: Option<Command<C>>,
+    pub(crate) receipt: bool,
+}
+
+impl<C> Submission<C> {
+    pub(crate) fn void() -> Self {
+        Self {
+            command: None,
+            receipt: false,
+        }
+    }
+}
+
+/// An output slot: one journal record, an event or (for a command with an id and
+/// no events) a marker that records the id.
+pub(crate) struct Entry<E> {
+    pub(crate) event: Option<E>,
+    pub(crate) id: Option<CommandId>,
+    /// The first and last records of their command: replay applies a command only
+    /// when it finds all of its records.
+    pub(crate) first: bool,
+    pub(crate) last: bool,
+}
+
+impl<E> Entry<E> {
+    pub(crate) fn empty() -> Self {
+        Self {
+            event: None,
+            id: None,
+            first: false,
+            last: false,
+        }
+    }
+}
+
+/// What an accepted command with an id left behind, for its resubmissions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Remembered {
+    pub(crate) version: u64,
+    pub(crate) records: Option<RangeInclusive<u64>>,
+}
+
+/// The domain state with what the logic derives from it.
+pub(crate) struct Model<A> {
+    pub(crate) state: A,
+    /// Events applied since the journal began.
+    pub(crate) version: u64,
+    /// Accepted command ids.
+    pub(crate) ids: HashMap<CommandId, Remembered>,
+}
+
+pub(crate) struct Logic<A: Aggregate> {
+    /// `None` only once handed back in `drop`.
+    model: Option<Model<A>>,
+    engine: Arc<EngineShared<A>>,
+    output: Option<Producer<Entry<A::Event>>>,
+    /// The journal sequence of the next record the logic emits.
+    next_record: u64,
+    /// Events of the command being decided (reused).
+    events: Vec<A::Event>,
+    /// The last input sequence fully handled (outcome recorded, events published).
+    handled: i64,
+    batch: u64,
+}
+
+impl<A: Aggregate> Logic<A> {
+    pub(crate) fn new(
+        model: Model<A>,
+        engine: Arc<EngineShared<A>>,
+        output: Producer<Entry<A::Event>>,
+        next_record: u64,
+        handled: i64,
+    ) -> Self {
+        Self {
+            model: Some(model),
+            engine,
+            output: Some(output),
+            next_record,
+            events: Vec::new(),
+            handled,
+            batch: 0,
+        }
+    }
+
+    fn decide(&mut self, command: &Command<A::Command>, sequence: i64) -> Outcome<A> {
+        let model = self
+            .model
+            .as_mut()
+            .expect("the model is present until drop");
+        if let Some(remembered) = command.id.and_then(|id| model.ids.get(&id)) {
+            return Ok(Accepted {
+                version: remembered.version,
+                events: Vec::new(),
+                records: remembered.records.clone(),
+                duplicate: true,
+            });
+        }
+        if let Some(expected) = command.expected_version {
+            let actual = model
+                .state
+                .version_of(&command.body)
+                .unwrap_or(model.version);
+            if expected != actual {
+                return Err(Rejection::Conflict { expected, actual });
+            }
+        }
+        self.events.clear();
+        let decided = catch_unwind(AssertUnwindSafe(|| {
+            model.state.decide(&command.body, &mut self.events)
+        }));
+        match decided {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => return Err(Rejection::Domain(reason)),
+            Err(payload) => return Err(Rejection::Panicked(panic_message(payload.as_ref()))),
+        }
+        let records = self.events.len().max(usize::from(command.id.is_some()));
+        let limit = self.output.as_ref().map_or(0, |output| output.capacity());
+        if records > limit {
+            return Err(Rejection::TooManyEvents {
+                events: self.events.len(),
+                limit,
+            });
+        }
+        // Apply before publishing: events whose `apply` panicked never reach the
+        // journal, so a replay cannot trip on them.
+        let applied = catch_unwind(AssertUnwindSafe(|| {
+            for event in &self.events {
+                model.state.apply(event);
+            }
+        }));
+        if let Err(payload) = applied {
+            let message = panic_message(payload.as_ref());
+            self.engine.fail(Failure::ApplyPanicked {
+                command: sequence,
+                message,
+            });
+            resume_unwind(payload);
+        }
+        model.version += self.events.len() as u64;
+        let records = (records > 0).then(|| {
+            let first = self.next_record;
+            self.next_record += records as u64;
+            first..=self.next_record - 1
+        });
+        if let Some(id) = command.id {
+            model.ids.insert(
+                id,
+                Remembered {
+                    version: model.version,
+                    records: records.clone(),
+                },
+            );
+        }
+        Ok(Accepted {
+            version: model.version,
+            events: Vec::new(),
+            records,
+            duplicate: false,
+        })
+    }
+
+    /// Hands the command's records to the journaler.
+    fn publish(&mut self, id: Option<CommandId>, count: usize) {
+        let output = self.output.as_mut().expect("present until drop");
+        let mut claim = match output.claim_batch(count) {
+            Ok(claim) => claim,
+            Err(_halted) => {
+                let reason = self.engine.stop_reason(crate::engine::JOURNAL);
+                self.engine.fail(Failure::JournalStopped(reason.clone()));
+                panic!("the journaler stopped, so no further command can be journaled: {reason}");
+            }
+        };
+        let mut events = self.events.drain(..);
+        for (index, (_, entry)) in claim.iter_mut().enumerate() {
+            entry.event = events.next();
+            entry.id = id;
+            entry.first = index == 0;
+            entry.last = index + 1 == count;
+        }
+    }
+}
+
+impl<A: Aggregate> EventHandler<Submission<A::Command>> for Logic<A> {
+    fn on_event(&mut self, slot: &Submission<A::Command>, sequence: i64, end_of_batch: bool) {
+        if let Some(command) = &slot.command {
+            let outcome = self.decide(command, sequence);
+            let metrics = &self.engine.metrics.logic;
+            let mut to_publish = 0;
+            match &outcome {
+                Ok(accepted) if !accepted.duplicate => {
+                    metrics.accepted.add(1);
+                    if let Some(records) = &accepted.records {
+                        to_publish = (records.end() - records.start() + 1) as usize;
+                    }
+                }
+                Ok(_) => metrics.duplicates.add(1),
+                Err(_) => metrics.rejected.add(1),
+            }
+            if slot.receipt {
+                let events = &self.events;
+                self.engine.tickets.record(sequence, |recycled| {
+                    let mut outcome = outcome;
+                    if let Ok(accepted) = &mut outcome {
+                        if !accepted.duplicate {
+                            let mut buffer = match recycled {
+                                Some(Ok(old)) => old.events,
+                                _ => Vec::new(),
+                            };
+                            buffer.clear();
+                            buffer.extend_from_slice(events);
+                            accepted.events = buffer;
+                        }
+                    }
+                    outcome
+                });
+            }
+            if to_publish > 0 {
+                metrics.events.add(self.events.len() as u64);
+                self.publish(command.id, to_publish);
+            }
+        }
+        self.handled = sequence;
+        self.batch += 1;
+        if end_of_batch {
+            self.engine.metrics.logic.observe_batch(self.batch);
+            self.batch = 0;
+            self.engine.progress.advance(LOGIC, sequence + 1);
+        }
+    }
+
+    fn on_shutdown(&mut self) {
+        // The output ring drains and stops once its producer is gone.
+        self.output = None;
+    }
+}
+
+impl<A: Aggregate> Drop for Logic<A> {
+    fn drop(&mut self) {
+        // After a panic mid-batch: the commands before it were handled.
+        self.output = None;
+        if self.engine.progress.line(LOGIC).end() < self.handled + 1 {
+            self.engine.progress.advance(LOGIC, self.handled + 1);
+        }
+        if let Some(model) = self.model.take() {
+            *lock(&self.engine.final_model) = Some(model);
+        }
+        self.engine.progress.finish(LOGIC);
+    }
+}

@@ -1,0 +1,148 @@
+//! Projection stages: consumers of the output ring, after the journaler, each
+//! applying events to its projection and publishing the read model after every
+//! batch. Several projections may share one stage (one thread) on a machine with
+//! few cores.
+
+use std::fmt;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::Arc as StdArc;
+
+use crate::engine::domain::{Aggregate, Projection};
+use crate::engine::logic::Entry;
+use crate::engine::publish::Publication;
+use crate::engine::{EngineShared, Failure, ProjectionId};
+use crate::stage::{panic_message, EventHandler};
+use crate::sync::Arc;
+
+/// A projection behind a uniform face, so one stage can run several.
+pub(crate) trait Runner<E>: Send {
+    fn apply(&mut self, event: &E, sequence: u64);
+    /// Publishes the read model as it stands.
+    fn publish(&mut self);
+    /// The engine line that tracks this projection.
+    fn line(&self) -> usize;
+}
+
+pub(crate) struct Running<P: Projection<E>, E> {
+    projection: P,
+    read_model: Arc<Publication<P::View>>,
+    line: usize,
+    _events: std::marker::PhantomData<fn(&E)>,
+}
+
+impl<P: Projection<E>, E> Running<P, E> {
+    pub(crate) fn new(projection: P, read_model: Arc<Publication<P::View>>, line: usize) -> Self {
+        Self {
+            projection,
+            read_model,
+            line,
+            _events: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<P: Projection<E>, E: 'static> Runner<E> for Running<P, E> {
+    fn apply(&mut self, event: &E, sequence: u64) {
+        self.projection.apply(event, sequence);
+    }
+
+    fn publish(&mut self) {
+        let view = StdArc::new(self.projection.view());
+        // SAFETY: this runner is the read model's only publisher (the engine gives
+        // each publication to one runner, which runs on one thread at a time).
+        unsafe { self.read_model.publish(view) };
+    }
+
+    fn line(&self) -> usize {
+        self.line
+    }
+}
+
+/// The stage: its projections, and the engine whose lines it advances.
+pub(crate) struct ProjectionStage<A: Aggregate> {
+    pub(crate) runners: Vec<Box<dyn Runner<A::Event>>>,
+    pub(crate) engine: Arc<EngineShared<A>>,
+}
+
+impl<A: Aggregate> EventHandler<Entry<A::Event>> for ProjectionStage<A> {
+    fn on_event(&mut self, entry: &Entry<A::Event>, sequence: i64, end_of_batch: bool) {
+        let record = self.engine.record_base + sequence as u64;
+        if let Some(event) = &entry.event {
+            for runner in &mut self.runners {
+                let applied = catch_unwind(AssertUnwindSafe(|| runner.apply(event, record)));
+                if let Err(payload) = applied {
+                    let projection = self.engine.projection_name(runner.line()).to_string();
+                    self.engine.fail(Failure::ProjectionPanicked {
+                        projection,
+                        message: panic_message(payload.as_ref()),
+                    });
+                    resume_unwind(payload);
+                }
+            }
+        }
+        if end_of_batch {
+            for runner in &mut self.runners {
+                runner.publish();
+                // The read model is published before the line moves, so a receipt
+                // waiting for `Visible` finds its events in it.
+                self.engine
+                    .progress
+                    .advance(runner.line(), record as i64 + 1);
+            }
+        }
+    }
+}
+
+impl<A: Aggregate> Drop for ProjectionStage<A> {
+    fn drop(&mut self) {
+        for runner in &self.runners {
+            self.engine.progress.finish(runner.line());
+        }
+    }
+}
+
+/// A projection's read model: query it from any thread, as often as you like.
+/// [`get`](ReadModel::get) returns the view published after the projection's last
+/// batch, whole (never half-updated), without blocking the projection. Cloning the
+/// handle is cheap.
+pub struct ReadModel<V> {
+    pub(crate) publication: Arc<Publication<V>>,
+    pub(crate) id: ProjectionId,
+    pub(crate) name: StdArc<str>,
+}
+
+impl<V> ReadModel<V> {
+    /// The current view.
+    pub fn get(&self) -> StdArc<V> {
+        self.publication.load()
+    }
+
+    /// The projection's id, for [`Until::Visible`](crate::Until::Visible).
+    pub fn id(&self) -> ProjectionId {
+        self.id
+    }
+
+    /// The projection's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl<V> Clone for ReadModel<V> {
+    fn clone(&self) -> Self {
+        Self {
+            publication: Arc::clone(&self.publication),
+            id: self.id,
+            name: StdArc::clone(&self.name),
+        }
+    }
+}
+
+impl<V> fmt::Debug for ReadModel<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadModel")
+            .field("name", &self.name)
+            .field("id", &self.id)
+            .finish()
+    }
+}

@@ -1,0 +1,236 @@
+//! Receipts: what a caller holds after submitting a command, to wait for as much of
+//! the command's fate as it needs.
+
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::time::{Duration, Instant};
+
+use crate::engine::domain::Aggregate;
+use crate::engine::progress::Missed;
+use crate::engine::{EngineShared, ProjectionId, JOURNAL, LOGIC};
+use crate::sync::Arc;
+
+/// A command the business logic accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted<E> {
+    /// The engine's version after the command: the number of events applied to the
+    /// state since the journal began.
+    pub version: u64,
+    /// The events it produced, in order. Empty for a [duplicate](Self::duplicate).
+    pub events: Vec<E>,
+    /// The journal records holding them (and the command's id), `None` when nothing
+    /// was journaled (no events and no id).
+    pub records: Option<RangeInclusive<u64>>,
+    /// The command's id had been accepted before: this is the first acceptance's
+    /// version and records, and the command did not run again.
+    pub duplicate: bool,
+}
+
+/// Why a command was not accepted. The state is untouched and nothing was journaled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection<R> {
+    /// `decide` refused it.
+    Domain(R),
+    /// Its [expected version](crate::Command::expect_version) was not the version
+    /// when it was decided.
+    Conflict {
+        /// What the command expected.
+        expected: u64,
+        /// What the version was.
+        actual: u64,
+    },
+    /// `decide` panicked (with this message); the engine went on.
+    Panicked(String),
+    /// `decide` returned more events than the engine's output ring holds.
+    TooManyEvents {
+        /// How many it returned.
+        events: usize,
+        /// The most one command may produce.
+        limit: usize,
+    },
+}
+
+impl<R: fmt::Display> fmt::Display for Rejection<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::Domain(reason) => write!(f, "rejected: {reason}"),
+            Rejection::Conflict { expected, actual } => {
+                write!(f, "version conflict: expected {expected}, found {actual}")
+            }
+            Rejection::Panicked(message) => write!(f, "decide panicked: {message}"),
+            Rejection::TooManyEvents { events, limit } => {
+                write!(
+                    f,
+                    "{events} events for one command, more than the limit of {limit}"
+                )
+            }
+        }
+    }
+}
+
+impl<R: fmt::Debug + fmt::Display> std::error::Error for Rejection<R> {}
+
+/// What became of a command: accepted with its events, or rejected.
+pub type Outcome<A> =
+    Result<Accepted<<A as Aggregate>::Event>, Rejection<<A as Aggregate>::Rejection>>;
+
+/// How long a [`Receipt`] waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Until {
+    /// Decided and applied to the state by the business logic.
+    Processed,
+    /// Also durable in the journal, per its sync policy.
+    Durable,
+    /// Also applied by this projection, and published in its read model
+    /// (read-your-writes).
+    Visible(ProjectionId),
+}
+
+/// Why a wait ended without the outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WaitError {
+    /// The timeout passed first; the receipt can wait again.
+    TimedOut,
+    /// The engine stopped before the command got that far (a failure, or a shutdown
+    /// that could not finish); the reason says which.
+    Stopped(String),
+    /// The outcome was already returned by an earlier wait.
+    Spent,
+}
+
+impl fmt::Display for WaitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitError::TimedOut => f.write_str("timed out waiting for the command"),
+            WaitError::Stopped(reason) => write!(f, "the engine stopped: {reason}"),
+            WaitError::Spent => f.write_str("this receipt's outcome was already taken"),
+        }
+    }
+}
+
+impl std::error::Error for WaitError {}
+
+/// The engine accepted a command into its input ring; wait on this to learn what
+/// became of it, as far as you need: [`Until::Processed`], [`Until::Durable`] or
+/// [`Until::Visible`]. Waiting parks the thread (no busy-spin) and may time out.
+///
+/// Dropping a receipt unread costs nothing more: the command still runs, and its
+/// outcome is not kept. A receipt may be waited on long after its command ran.
+pub struct Receipt<A: Aggregate> {
+    engine: Arc<EngineShared<A>>,
+    sequence: i64,
+    /// The outcome once collected from the ticket, until it is returned.
+    outcome: Option<Outcome<A>>,
+    spent: bool,
+}
+
+impl<A: Aggregate> Receipt<A> {
+    pub(crate) fn new(engine: Arc<EngineShared<A>>, sequence: i64) -> Self {
+        Self {
+            engine,
+            sequence,
+            outcome: None,
+            spent: false,
+        }
+    }
+
+    /// The command's position in the input ring (commands are decided in this
+    /// order).
+    pub fn sequence(&self) -> i64 {
+        self.sequence
+    }
+
+    /// Waits until the command got as far as `until`, and returns its outcome.
+    ///
+    /// A rejected command has nothing to journal or project: its outcome comes as
+    /// soon as it is processed, whatever `until` says.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::Stopped`] when the engine stopped first (the reason says why).
+    pub fn wait(mut self, until: Until) -> Result<Outcome<A>, WaitError> {
+        self.wait_until(until, None)
+    }
+
+    /// Like [`wait`](Self::wait), giving up after `timeout`; the receipt stays
+    /// usable after a timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`], [`WaitError::Stopped`], or [`WaitError::Spent`] if
+    /// an earlier wait returned the outcome.
+    pub fn wait_timeout(
+        &mut self,
+        until: Until,
+        timeout: Duration,
+    ) -> Result<Outcome<A>, WaitError> {
+        self.wait_until(until, Some(Instant::now() + timeout))
+    }
+
+    /// Whether the business logic has processed the command (never waits).
+    pub fn is_processed(&self) -> bool {
+        self.engine.progress.line(LOGIC).end() > self.sequence
+    }
+
+    fn wait_until(
+        &mut self,
+        until: Until,
+        deadline: Option<Instant>,
+    ) -> Result<Outcome<A>, WaitError> {
+        if self.spent {
+            return Err(WaitError::Spent);
+        }
+        if self.outcome.is_none() {
+            self.reach(LOGIC, self.sequence + 1, deadline)?;
+            let outcome = self.engine.tickets.take(self.sequence).ok_or_else(|| {
+                WaitError::Stopped("the outcome was taken by another receipt".into())
+            })?;
+            self.outcome = Some(outcome);
+        }
+        let last_record = match &self.outcome {
+            Some(Ok(accepted)) => accepted.records.as_ref().map(|records| *records.end()),
+            _ => None,
+        };
+        if let Some(last) = last_record {
+            let target = last as i64 + 1;
+            match until {
+                Until::Processed => {}
+                Until::Durable => self.reach(JOURNAL, target, deadline)?,
+                Until::Visible(projection) => {
+                    let line = self.engine.projection_line(projection);
+                    self.reach(line, target, deadline)?;
+                }
+            }
+        }
+        self.spent = true;
+        Ok(self.outcome.take().expect("collected above"))
+    }
+
+    fn reach(&self, line: usize, target: i64, deadline: Option<Instant>) -> Result<(), WaitError> {
+        self.engine
+            .progress
+            .wait_for(line, target, deadline)
+            .map_err(|missed| match missed {
+                Missed::TimedOut => WaitError::TimedOut,
+                Missed::Stopped => WaitError::Stopped(self.engine.stop_reason(line)),
+            })
+    }
+}
+
+impl<A: Aggregate> Drop for Receipt<A> {
+    fn drop(&mut self) {
+        if !self.spent && self.outcome.is_none() {
+            self.engine.tickets.abandon(self.sequence);
+        }
+    }
+}
+
+impl<A: Aggregate> fmt::Debug for Receipt<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receipt")
+            .field("sequence", &self.sequence)
+            .field("processed", &self.is_processed())
+            .field("spent", &self.spent)
+            .finish()
+    }
+}

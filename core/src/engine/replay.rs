@@ -1,0 +1,104 @@
+//! Replay on start: every whole command in the journal, through `apply` and every
+//! projection, in journal order.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc as StdArc;
+
+use seqlane_journal::{Codec, Journal};
+
+use crate::engine::domain::Aggregate;
+use crate::engine::logic::{Model, Remembered};
+use crate::engine::projection::Runner;
+use crate::engine::record::{self, Decoded};
+use crate::engine::{EngineError, PROJECTIONS};
+use crate::stage::panic_message;
+
+pub(crate) struct Replayed {
+    pub(crate) commands: u64,
+    pub(crate) events: u64,
+    pub(crate) discarded: u64,
+}
+
+/// Replays the journal into `model` and `runners`, then publishes every read model.
+pub(crate) fn replay<A: Aggregate, C: Codec<A::Event>>(
+    journal: &Journal,
+    codec: &C,
+    model: &mut Model<A>,
+    runners: &mut [Box<dyn Runner<A::Event>>],
+    names: &[StdArc<str>],
+) -> Result<Replayed, EngineError> {
+    let mut replayed = Replayed {
+        commands: 0,
+        events: 0,
+        discarded: 0,
+    };
+    // The records of the command being read, until its last one.
+    let mut pending: Vec<(u64, Decoded<A::Event>)> = Vec::new();
+    let mut reader = journal.reader_from(journal.first_sequence())?;
+    while let Some(found) = reader.next_record()? {
+        let sequence = found.sequence;
+        let decoded = record::decode(codec, found.tag, found.payload)
+            .map_err(|reason| EngineError::Replay { sequence, reason })?;
+        if decoded.first != pending.is_empty() {
+            // A command cut short by a crash (its batch was torn), followed by the
+            // next session's records; or a record without its command's start.
+            replayed.discarded += pending.len() as u64 + u64::from(!decoded.first);
+            pending.clear();
+            if !decoded.first {
+                continue;
+            }
+        }
+        let last = decoded.last;
+        pending.push((sequence, decoded));
+        if last {
+            commit(model, runners, names, &mut pending, &mut replayed)?;
+        }
+    }
+    replayed.discarded += pending.len() as u64;
+    for runner in runners.iter_mut() {
+        runner.publish();
+    }
+    Ok(replayed)
+}
+
+fn commit<A: Aggregate>(
+    model: &mut Model<A>,
+    runners: &mut [Box<dyn Runner<A::Event>>],
+    names: &[StdArc<str>],
+    pending: &mut Vec<(u64, Decoded<A::Event>)>,
+    replayed: &mut Replayed,
+) -> Result<(), EngineError> {
+    let first = pending.first().map(|(sequence, _)| *sequence);
+    let last = pending.last().map(|(sequence, _)| *sequence);
+    let id = pending.first().and_then(|(_, decoded)| decoded.id);
+    for (sequence, decoded) in pending.drain(..) {
+        let Some(event) = decoded.event else { continue };
+        catch_unwind(AssertUnwindSafe(|| model.state.apply(&event))).map_err(|payload| {
+            EngineError::Replay {
+                sequence,
+                reason: format!("apply panicked: {}", panic_message(payload.as_ref())),
+            }
+        })?;
+        model.version += 1;
+        replayed.events += 1;
+        for runner in runners.iter_mut() {
+            catch_unwind(AssertUnwindSafe(|| runner.apply(&event, sequence))).map_err(
+                |payload| EngineError::ProjectionPanicked {
+                    projection: names[runner.line() - PROJECTIONS].to_string(),
+                    message: panic_message(payload.as_ref()),
+                },
+            )?;
+        }
+    }
+    if let (Some(id), Some(first), Some(last)) = (id, first, last) {
+        model.ids.insert(
+            id,
+            Remembered {
+                version: model.version,
+                records: Some(first..=last),
+            },
+        );
+    }
+    replayed.commands += 1;
+    Ok(())
+}

@@ -1,0 +1,584 @@
+//! The engine end to end: receipts, idempotency, versions, failures, back-pressure,
+//! shutdown, restarts, read models under concurrent queries.
+#![cfg(not(any(loom, miri)))] // real threads and a memory-mapped journal
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Bank, Event, EventCount, Gate, Ledger, Op, Refusal};
+use seqlane::{
+    Command, CommandId, Engine, EngineBuilder, EngineError, ReadModel, Rejection, TrySubmitError,
+    Until, WaitError,
+};
+use seqlane_journal::{JournalOptions, SyncPolicy};
+
+fn builder(dir: &std::path::Path) -> EngineBuilder<Bank> {
+    EngineBuilder::new(dir, Bank::default())
+        .journal_options(JournalOptions::default().segment_size(1 << 20))
+        .input_capacity(64)
+        .output_capacity(64)
+}
+
+fn start(dir: &std::path::Path) -> (Engine<Bank>, ReadModel<Ledger>) {
+    let mut builder = builder(dir);
+    let ledger = builder.add_projection("ledger", Ledger::default());
+    (builder.start().expect("engine starts"), ledger)
+}
+
+#[test]
+fn each_receipt_stage_answers_with_the_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, ledger) = start(dir.path());
+    let gateway = engine.gateway();
+
+    let opened = gateway
+        .submit(Op::Open(1))
+        .unwrap()
+        .wait(Until::Processed)
+        .unwrap()
+        .unwrap();
+    assert_eq!(opened.events, [Event::Opened(1)]);
+    assert_eq!(opened.version, 1);
+    assert_eq!(opened.records, Some(0..=0));
+    assert!(!opened.duplicate);
+
+    let deposited = gateway
+        .submit(Op::Deposit(1, 50))
+        .unwrap()
+        .wait(Until::Durable)
+        .unwrap()
+        .unwrap();
+    assert_eq!(deposited.records, Some(1..=1));
+    assert!(engine.metrics().durable_end >= 2);
+
+    gateway
+        .submit(Op::Open(2))
+        .unwrap()
+        .wait(Until::Processed)
+        .unwrap()
+        .unwrap();
+    let moved = gateway
+        .submit(Op::Transfer(1, 2, 20))
+        .unwrap()
+        .wait(Until::Visible(ledger.id()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        moved.events,
+        [Event::Withdrew(1, 20), Event::Deposited(2, 20)]
+    );
+    assert_eq!(moved.records, Some(3..=4));
+    // Read-your-writes: the read model already shows the transfer.
+    let view = ledger.get();
+    assert_eq!(view.balances[&1], 30);
+    assert_eq!(view.balances[&2], 20);
+    assert_eq!(view.last_sequence, Some(4));
+
+    // A rejection comes back at once, whatever the receipt waits for.
+    let refused = gateway
+        .submit(Op::Withdraw(2, 1000))
+        .unwrap()
+        .wait(Until::Visible(ledger.id()))
+        .unwrap();
+    assert_eq!(
+        refused,
+        Err(Rejection::Domain(Refusal::Insufficient {
+            account: 2,
+            balance: 20
+        }))
+    );
+
+    let metrics = engine.metrics();
+    assert_eq!(metrics.accepted, 4);
+    assert_eq!(metrics.rejected, 1);
+    assert_eq!(metrics.events, 5);
+    assert_eq!(metrics.projections[0].name, "ledger");
+    assert_eq!(metrics.projections[0].position, 5);
+    assert_eq!(metrics.projections[0].lag, 0);
+    let stopped = engine.shutdown().unwrap();
+    assert_eq!(stopped.state.balances[&1], 30);
+    assert_eq!(stopped.version, 5);
+}
+
+#[test]
+fn a_receipt_can_time_out_and_wait_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = start(dir.path());
+    let gateway = engine.gateway();
+    let gate = Gate::default();
+    let mut held = gateway.submit(Op::Wait(gate.clone())).unwrap();
+    assert_eq!(
+        held.wait_timeout(Until::Processed, Duration::from_millis(20)),
+        Err(WaitError::TimedOut)
+    );
+    gate.open();
+    let outcome = held
+        .wait_timeout(Until::Durable, Duration::from_secs(30))
+        .unwrap();
+    assert!(outcome.unwrap().events.is_empty());
+    assert_eq!(
+        held.wait_timeout(Until::Processed, Duration::from_secs(1)),
+        Err(WaitError::Spent)
+    );
+    engine.shutdown().unwrap();
+}
+
+#[test]
+fn resubmitting_a_command_id_returns_the_first_outcome_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = CommandId(0xfeed);
+    let first = {
+        let (engine, _) = start(dir.path());
+        let gateway = engine.gateway();
+        gateway
+            .submit(Op::Open(1))
+            .unwrap()
+            .wait(Until::Processed)
+            .unwrap()
+            .unwrap();
+        let first = gateway
+            .submit(Command::new(Op::Deposit(1, 10)).with_id(id))
+            .unwrap()
+            .wait(Until::Durable)
+            .unwrap()
+            .unwrap();
+        let again = gateway
+            .submit(Command::new(Op::Deposit(1, 10)).with_id(id))
+            .unwrap()
+            .wait(Until::Processed)
+            .unwrap()
+            .unwrap();
+        assert!(again.duplicate);
+        assert_eq!(
+            (again.version, again.records.clone()),
+            (first.version, first.records.clone())
+        );
+        // An id on a command with no events is remembered too.
+        let nothing = CommandId(7);
+        gateway
+            .submit(Command::new(Op::Nothing).with_id(nothing))
+            .unwrap()
+            .wait(Until::Durable)
+            .unwrap()
+            .unwrap();
+        let stopped = engine.shutdown().unwrap();
+        assert_eq!(stopped.state.balances[&1], 10);
+        first
+    };
+
+    let (engine, _) = start(dir.path());
+    assert_eq!(engine.recovery().commands, 3);
+    let gateway = engine.gateway();
+    let after_restart = gateway
+        .submit(Command::new(Op::Deposit(1, 10)).with_id(id))
+        .unwrap()
+        .wait(Until::Durable)
+        .unwrap()
+        .unwrap();
+    assert!(after_restart.duplicate);
+    assert_eq!(after_restart.records, first.records);
+    assert_eq!(after_restart.version, first.version);
+    let nothing = gateway
+        .submit(Command::new(Op::Nothing).with_id(CommandId(7)))
+        .unwrap()
+        .wait(Until::Processed)
+        .unwrap()
+        .unwrap();
+    assert!(nothing.duplicate);
+    assert_eq!(engine.metrics().duplicates, 2);
+    let stopped = engine.shutdown().unwrap();
+    assert_eq!(stopped.state.balances[&1], 10, "the deposit ran once");
+}
+
+#[test]
+fn an_expected_version_conflict_is_a_rejection() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = start(dir.path());
+    let gateway = engine.gateway();
+    gateway
+        .submit(Op::Open(1))
+        .unwrap()
+        .wait(Until::Processed)
+        .unwrap()
+        .unwrap();
+    // Account 1 has one event (opened): version 1.
+    let ok = gateway
+        .submit(Command::new(Op::Deposit(1, 5)).expect_version(1))
+        .unwrap()
+        .wait(Until::Processed)
+        .unwrap();
+    assert!(ok.is_ok());
+    let stale = gateway
+        .submit(Command::new(Op::Deposit(1, 5)).expect_version(1))
+        .unwrap()
+        .wait(Until::Processed)
+        .unwrap();
+    assert_eq!(
+        stale,
+        Err(Rejection::Conflict {
+            expected: 1,
+            actual: 2
+        })
+    );
+    // Without `version_of`, the engine's own version is the reference.
+    let engine_wide = gateway
+        .submit(Command::new(Op::Open(2)).expect_version(2))
+        .unwrap()
+        .wait(Until::Processed)
+        .unwrap();
+    assert!(engine_wide.is_ok());
+    let stopped = engine.shutdown().unwrap();
+    assert_eq!(stopped.state.balances[&1], 5);
+}
+
+#[test]
+fn a_panic_in_decide_rejects_that_command_and_the_engine_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = start(dir.path());
+    let gateway = engine.gateway();
+    let outcome = gateway
+        .submit(Op::PanicInDecide)
+        .unwrap()
+        .wait(Until::Processed)
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Err(Rejection::Panicked("decide refuses to decide".into()))
+    );
+    let opened = gateway
+        .submit(Op::Open(1))
+        .unwrap()
+        .wait(Until::Durable)
+        .unwrap();
+    assert!(opened.is_ok());
+    assert_eq!(engine.metrics().rejected, 1);
+    engine.shutdown().unwrap();
+}
+
+#[test]
+fn a_panic_in_apply_stops_the_engine_without_journaling_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (engine, ledger) = start(dir.path());
+        let gateway = engine.gateway();
+        let gate = Gate::default();
+        let before = gateway.submit(Op::Open(1)).unwrap();
+        gateway.send(Op::Wait(gate.clone())).unwrap();
+        let poisoned = gateway.submit(Op::PoisonApply).unwrap();
+        let after = gateway.submit(Op::Open(2)).unwrap();
+        gate.open();
+        assert!(before.wait(Until::Visible(ledger.id())).unwrap().is_ok());
+        match poisoned.wait(Until::Processed) {
+            Err(WaitError::Stopped(reason)) => {
+                assert!(reason.contains("apply panicked"), "{reason}")
+            }
+            other => panic!("expected a stopped engine, got {other:?}"),
+        }
+        assert!(matches!(
+            after.wait(Until::Processed),
+            Err(WaitError::Stopped(_))
+        ));
+        // The engine refuses new commands, and says why it stopped.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match gateway.try_submit(Op::Open(3)) {
+                Err(TrySubmitError::Closed(command)) => {
+                    assert!(matches!(command.body(), Op::Open(3)));
+                    break;
+                }
+                Ok(receipt) => drop(receipt),
+                Err(TrySubmitError::Full(_)) => {}
+            }
+            assert!(Instant::now() < deadline, "the gateway never closed");
+            std::thread::yield_now();
+        }
+        match engine.shutdown() {
+            Err(EngineError::ApplyPanicked {
+                message,
+                unprocessed,
+                ..
+            }) => {
+                assert_eq!(message, "apply cannot apply poison");
+                assert!(unprocessed >= 2, "{unprocessed}");
+            }
+            other => panic!("expected ApplyPanicked, got {other:?}"),
+        }
+        assert_eq!(ledger.get().events, 1);
+    }
+    // Only the command before the poison was journaled: a restart replays it alone.
+    let (engine, ledger) = start(dir.path());
+    assert_eq!(engine.recovery().commands, 1);
+    assert_eq!(ledger.get().events, 1);
+    let stopped = engine.shutdown().unwrap();
+    assert_eq!(stopped.state.balances.keys().collect::<Vec<_>>(), [&1]);
+}
+
+#[test]
+fn try_submit_on_a_full_ring_gives_the_command_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut builder = builder(dir.path()).input_capacity(4);
+    builder.add_projection("count", EventCount::default());
+    let engine = builder.start().unwrap();
+    let gateway = engine.gateway();
+    let gate = Gate::default();
+    gateway.send(Op::Wait(gate.clone())).unwrap();
+    // The logic holds slot 0 while it waits; fill the rest.
+    let mut receipts = Vec::new();
+    let full = loop {
+        match gateway.try_submit(Op::Open(receipts.len() as u32)) {
+            Ok(receipt) => receipts.push(receipt),
+            Err(error) => break error,
+        }
+        assert!(receipts.len() <= 4, "a ring of 4 took more than 4 commands");
+    };
+    match full {
+        TrySubmitError::Full(command) => {
+            assert!(matches!(command.into_body(), Op::Open(n) if n as usize == receipts.len()))
+        }
+        TrySubmitError::Closed(_) => panic!("closed, not full"),
+    }
+    let deadline = Instant::now() + Duration::from_millis(20);
+    assert!(matches!(
+        gateway.submit_before(Op::Open(99), deadline),
+        Err(TrySubmitError::Full(_))
+    ));
+    assert!(Instant::now() >= deadline);
+    assert_eq!(engine.metrics().input_occupancy, 4);
+    gate.open();
+    for receipt in receipts {
+        assert!(receipt.wait(Until::Durable).unwrap().is_ok());
+    }
+    engine.shutdown().unwrap();
+}
+
+#[test]
+fn shutdown_drains_a_backlog_and_refuses_late_commands() {
+    const COMMANDS: u32 = 5_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, ledger) = start(dir.path());
+    let gateway = engine.gateway();
+    let gate = Gate::default();
+    gateway.send(Op::Open(0)).unwrap();
+    gateway.send(Op::Wait(gate.clone())).unwrap();
+    let producer = {
+        let gateway = gateway.clone();
+        std::thread::spawn(move || {
+            let mut sent = 0;
+            for _ in 0..COMMANDS {
+                match gateway.send(Op::Deposit(0, 1)) {
+                    Ok(()) => sent += 1,
+                    Err(_closed) => break,
+                }
+            }
+            sent
+        })
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    gate.open();
+    let sent = producer.join().unwrap();
+    let stopped = engine.shutdown().unwrap();
+    assert_eq!(
+        stopped.state.balances[&0], sent as i64,
+        "every accepted command ran"
+    );
+    assert_eq!(ledger.get().balances[&0], sent as i64, "and was projected");
+    assert!(matches!(
+        gateway.submit(Op::Open(9)),
+        Err(seqlane::SubmitError::Closed(_))
+    ));
+
+    let (engine, ledger) = start(dir.path());
+    assert_eq!(engine.recovery().events, sent as u64 + 1, "and journaled");
+    assert_eq!(ledger.get().balances[&0], sent as i64);
+    drop(engine);
+}
+
+#[test]
+fn shutdown_with_gateways_blocked_on_a_full_ring_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = builder(dir.path()).input_capacity(2).start().unwrap();
+    let gateway = engine.gateway();
+    let gate = Gate::default();
+    gateway.send(Op::Wait(gate.clone())).unwrap();
+    let blocked: Vec<_> = (0..3)
+        .map(|i| {
+            let gateway = gateway.clone();
+            std::thread::spawn(move || {
+                gateway
+                    .submit(Op::Open(i))
+                    .map(|r| r.wait(Until::Processed))
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(20));
+    let opener = {
+        let gate = gate.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            gate.open();
+        })
+    };
+    let stopped = engine.shutdown().unwrap();
+    opener.join().unwrap();
+    let mut accepted = 0;
+    for thread in blocked {
+        match thread.join().unwrap() {
+            Ok(outcome) => {
+                assert!(outcome.unwrap().is_ok());
+                accepted += 1;
+            }
+            Err(seqlane::SubmitError::Closed(_)) => {}
+        }
+    }
+    assert_eq!(stopped.state.balances.len(), accepted);
+}
+
+#[test]
+fn a_receipt_held_for_many_laps_still_gets_its_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = start(dir.path());
+    let gateway = engine.gateway();
+    let early = gateway.submit(Op::Open(1)).unwrap();
+    let receipts: Vec<_> = (0..1_000)
+        .map(|i| gateway.submit(Op::Open(1000 + i)).unwrap())
+        .collect();
+    for receipt in receipts.into_iter().rev() {
+        assert!(receipt.wait(Until::Durable).unwrap().is_ok());
+    }
+    assert_eq!(engine.metrics().held_outcomes, 1);
+    let outcome = early.wait(Until::Durable).unwrap().unwrap();
+    assert_eq!(engine.metrics().held_outcomes, 0);
+    assert_eq!(outcome.events, [Event::Opened(1)]);
+    engine.shutdown().unwrap();
+}
+
+#[test]
+fn queries_racing_the_projection_see_whole_views_in_order() {
+    const DEPOSITS: i64 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, ledger) = start(dir.path());
+    let gateway = engine.gateway();
+    gateway
+        .submit(Op::Open(0))
+        .unwrap()
+        .wait(Until::Processed)
+        .unwrap()
+        .unwrap();
+    gateway
+        .submit(Op::Open(1))
+        .unwrap()
+        .wait(Until::Processed)
+        .unwrap()
+        .unwrap();
+    gateway
+        .submit(Op::Deposit(0, DEPOSITS))
+        .unwrap()
+        .wait(Until::Processed)
+        .unwrap()
+        .unwrap();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let ledger = ledger.clone();
+            std::thread::spawn(move || {
+                let mut last_events = 0;
+                let mut views = 0u64;
+                loop {
+                    let view = ledger.get();
+                    // Transfers move money between the two accounts: a torn view
+                    // would show a total that is not the deposit.
+                    let total: i64 = view.balances.values().sum();
+                    assert_eq!(total, view.deposited - view.withdrawn);
+                    if view.events >= 3 {
+                        assert_eq!(total, DEPOSITS, "torn view {view:?}");
+                    }
+                    assert!(view.events >= last_events, "went back in time");
+                    last_events = view.events;
+                    views += 1;
+                    if view.events == 3 + 2 * DEPOSITS as u64 {
+                        return views;
+                    }
+                }
+            })
+        })
+        .collect();
+    for _ in 0..DEPOSITS {
+        gateway.send(Op::Transfer(0, 1, 1)).unwrap();
+    }
+    for reader in readers {
+        assert!(reader.join().unwrap() > 0);
+    }
+    let stopped = engine.shutdown().unwrap();
+    assert_eq!(stopped.state.balances[&1], DEPOSITS);
+}
+
+#[test]
+fn many_submitters_under_every_policy_lose_nothing() {
+    for sync in [
+        SyncPolicy::Never,
+        SyncPolicy::EveryBatch,
+        SyncPolicy::Interval(Duration::from_millis(1)),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder = builder(dir.path())
+            .journal_options(JournalOptions::default().segment_size(1 << 20).sync(sync))
+            .share_projection_thread(false);
+        let ledger = builder.add_projection("ledger", Ledger::default());
+        let count = builder.add_projection("count", EventCount::default());
+        let engine = builder.start().unwrap();
+        let gateway = engine.gateway();
+        for account in 0..4 {
+            gateway
+                .submit(Op::Open(account))
+                .unwrap()
+                .wait(Until::Processed)
+                .unwrap()
+                .unwrap();
+        }
+        let submitters: Vec<_> = (0..4)
+            .map(|account| {
+                let gateway = gateway.clone();
+                let count = count.id();
+                std::thread::spawn(move || {
+                    for i in 0..2_000 {
+                        let receipt = gateway.submit(Op::Deposit(account, 1)).unwrap();
+                        if i % 500 == 0 {
+                            receipt.wait(Until::Visible(count)).unwrap().unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for submitter in submitters {
+            submitter.join().unwrap();
+        }
+        let stopped = engine.shutdown().unwrap();
+        for account in 0..4 {
+            assert_eq!(stopped.state.balances[&account], 2_000, "{sync:?}");
+            assert_eq!(ledger.get().balances[&account], 2_000, "{sync:?}");
+        }
+        assert_eq!(*count.get(), 4 + 8_000);
+    }
+}
+
+#[test]
+fn a_group_commit_makes_an_idle_engine_durable_on_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = builder(dir.path())
+        .journal_options(
+            JournalOptions::default()
+                .segment_size(1 << 20)
+                .sync(SyncPolicy::Interval(Duration::from_millis(5))),
+        )
+        .start()
+        .unwrap();
+    let gateway = engine.gateway();
+    for account in 0..3 {
+        let mut receipt = gateway.submit(Op::Open(account)).unwrap();
+        // Nothing follows the command: only the group commit's timer can sync it.
+        let outcome = receipt.wait_timeout(Until::Durable, Duration::from_secs(10));
+        assert!(outcome.unwrap().is_ok(), "account {account}");
+    }
+    assert!(engine.metrics().journal_syncs >= 3);
+    engine.shutdown().unwrap();
+}
