@@ -9,13 +9,15 @@
 //! a slot that stopped being current sees the flip on its re-check and retries
 //! without touching the slot, so the publisher only ever waits for readers that are
 //! in the middle of one `Arc` clone. The announce/re-check and the flip/count check
-//! are a Dekker pair (all SeqCst); model-checked below.
+//! are a Dekker pair, made with two SeqCst fences (loom models fences exactly, while
+//! it treats SeqCst loads and stores as acquire/release only; the first version of
+//! this file used SeqCst accesses and loom found the race). Model-checked below.
 
 use std::sync::atomic::Ordering;
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{spin_loop, AtomicUsize, UnsafeCell};
+use crate::sync::{fence, spin_loop, AtomicUsize, UnsafeCell};
 
 /// The current view of one read model. Single publisher, any number of readers.
 pub(crate) struct Publication<V> {
@@ -54,17 +56,22 @@ impl<V> Publication<V> {
     /// The current view. Never waits for the publisher.
     pub(crate) fn load(&self) -> std::sync::Arc<V> {
         loop {
-            // SeqCst: the first half of the reader's side of the Dekker pair.
-            let slot = self.current.load(Ordering::SeqCst);
-            // SeqCst: announce, then re-check below. Either the publisher's check of
-            // this count sees us (and waits), or our re-check sees its flip.
-            self.readers[slot].fetch_add(1, Ordering::SeqCst);
-            if self.current.load(Ordering::SeqCst) == slot {
+            // Relaxed: only a guess, confirmed below.
+            let slot = self.current.load(Ordering::Relaxed);
+            // Relaxed: announce; the fence orders it before the re-check.
+            self.readers[slot].fetch_add(1, Ordering::Relaxed);
+            // SeqCst fence: pairs with the fence in `publish`. Either the publisher's
+            // count check comes after and sees our announcement (and waits), or our
+            // re-check below sees the flip it made before its check.
+            fence(Ordering::SeqCst);
+            // Acquire: pairs with the Release store in `publish`, so the slot's
+            // contents written before the flip are visible.
+            if self.current.load(Ordering::Acquire) == slot {
                 // SAFETY: the slot is current and we are announced on it, so the
                 // publisher will not write it until we leave.
                 let view = std::sync::Arc::clone(unsafe { self.slots[slot].get().deref() });
                 // Release: our read of the slot happens before the publisher's
-                // Acquire (SeqCst) load of the count that lets it write the slot.
+                // Acquire load of the count that lets it write the slot.
                 self.readers[slot].fetch_sub(1, Ordering::Release);
                 return view;
             }
@@ -81,17 +88,19 @@ impl<V> Publication<V> {
     pub(crate) unsafe fn publish(&self, view: std::sync::Arc<V>) {
         // Relaxed: only the publisher writes `current`.
         let spare = 1 - self.current.load(Ordering::Relaxed);
-        // SeqCst: the publisher's side of the Dekker pair; a reader that announced
-        // itself on `spare` before this load is waited for, one that announces after
-        // it will see `spare` is not current and leave without reading.
-        while self.readers[spare].load(Ordering::SeqCst) != 0 {
+        // SeqCst fence: pairs with the reader's fence (see `load`). The flip that
+        // made `spare` stale came before it.
+        fence(Ordering::SeqCst);
+        // Acquire: pairs with the reader's Release when it leaves, so its read of the
+        // slot happens before our write.
+        while self.readers[spare].load(Ordering::Acquire) != 0 {
             spin_loop();
         }
         // SAFETY: `spare` is not current and no reader is announced on it, and the
         // caller is the only publisher.
         let old = std::mem::replace(unsafe { self.slots[spare].get_mut().deref() }, view);
-        // SeqCst: readers that load the new index see the slot written.
-        self.current.store(spare, Ordering::SeqCst);
+        // Release: pairs with the reader's Acquire re-check; the slot is written.
+        self.current.store(spare, Ordering::Release);
         // The old view may be the last reference: drop it outside the protocol.
         drop(old);
     }

@@ -102,3 +102,108 @@ fn commit<A: Aggregate>(
     replayed.commands += 1;
     Ok(())
 }
+
+#[cfg(all(test, not(any(loom, miri))))]
+mod tests {
+    use seqlane_journal::{Journal, JournalOptions, Postcard};
+
+    use crate::engine::record;
+    use crate::engine::CommandId;
+    use crate::{Aggregate, EngineBuilder};
+
+    /// A sum of numbers.
+    struct Sum(u64);
+
+    impl Aggregate for Sum {
+        type Command = u64;
+        type Event = u64;
+        type Rejection = ();
+
+        fn decide(&self, command: &u64, events: &mut Vec<u64>) -> Result<(), ()> {
+            events.push(*command);
+            Ok(())
+        }
+
+        fn apply(&mut self, event: &u64) {
+            self.0 += event;
+        }
+    }
+
+    fn append(
+        journal: &mut Journal,
+        event: Option<u64>,
+        id: Option<u128>,
+        first: bool,
+        last: bool,
+    ) {
+        let mut payload = Vec::new();
+        let tag = record::encode(
+            &Postcard,
+            event.as_ref(),
+            id.map(CommandId),
+            first,
+            last,
+            &mut payload,
+        )
+        .unwrap();
+        journal.append(tag, &payload).unwrap();
+    }
+
+    #[test]
+    fn a_command_cut_short_is_skipped_wherever_it_lies() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let options = JournalOptions::default().segment_size(1 << 16);
+            let mut journal = Journal::open(dir.path(), options).unwrap();
+            append(&mut journal, Some(1), None, true, true);
+            // A two-event command whose second record never made it.
+            append(&mut journal, Some(10), Some(5), true, false);
+            // The next session's command.
+            append(&mut journal, Some(100), None, true, true);
+            // A marker for an id with no events.
+            append(&mut journal, None, Some(6), true, true);
+            // A command cut short at the very end.
+            append(&mut journal, Some(1000), None, true, false);
+        }
+        let engine = EngineBuilder::new(dir.path(), Sum(0)).start().unwrap();
+        let recovery = engine.recovery().clone();
+        assert_eq!(recovery.commands, 3);
+        assert_eq!(recovery.events, 2);
+        assert_eq!(recovery.discarded_records, 2);
+        // The id of the torn command was not remembered: resubmitting it runs it.
+        let gateway = engine.gateway();
+        let again = gateway
+            .submit(crate::Command::new(10).with_id(CommandId(5)))
+            .unwrap()
+            .wait(crate::Until::Processed)
+            .unwrap()
+            .unwrap();
+        assert!(!again.duplicate);
+        let marker = gateway
+            .submit(crate::Command::new(0).with_id(CommandId(6)))
+            .unwrap()
+            .wait(crate::Until::Processed)
+            .unwrap()
+            .unwrap();
+        assert!(marker.duplicate);
+        assert_eq!(engine.shutdown().unwrap().state.0, 111);
+    }
+
+    #[test]
+    fn a_foreign_record_is_a_replay_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut journal = Journal::open(dir.path(), JournalOptions::default()).unwrap();
+            journal.append(0x100, b"not ours").unwrap();
+        }
+        match EngineBuilder::new(dir.path(), Sum(0)).start() {
+            Err(crate::EngineError::Replay {
+                sequence: 0,
+                reason,
+            }) => {
+                assert!(reason.contains("not an engine record"), "{reason}");
+            }
+            other => panic!("expected a replay error, got {other:?}"),
+        }
+    }
+}
