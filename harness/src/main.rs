@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+mod endtoend;
 mod event;
 mod peers;
 mod plots;
@@ -23,6 +24,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use endtoend::{Bus, Durability, Level};
 use peers::{
     BareCacheLine, CrossbeamBounded, Disruptor, MutexQueue, Peer, RunConfig, Seqlane,
     StdSyncChannel,
@@ -93,6 +95,9 @@ enum ScenarioName {
     PingPong,
     #[value(name = "latency")]
     Latency,
+    /// The engine end to end beside a lock-based CQRS bus.
+    #[value(name = "engine")]
+    Engine,
 }
 
 /// How much a suite measures.
@@ -104,6 +109,11 @@ struct Plan {
     rates: Vec<u64>,
     latency_events: u64,
     capacity: usize,
+    /// End to end: commands per producer (two producers), offered rates, commands
+    /// per latency run.
+    engine_commands: u64,
+    engine_rates: Vec<u64>,
+    engine_latency_commands: u64,
 }
 
 impl Plan {
@@ -117,6 +127,9 @@ impl Plan {
                 rates: vec![100_000, 1_000_000],
                 latency_events: 200_000,
                 capacity: 64 * 1024,
+                engine_commands: 1_000_000,
+                engine_rates: vec![100_000, 1_000_000],
+                engine_latency_commands: 200_000,
             },
             Suite::Full => Plan {
                 events: 10_000_000,
@@ -126,6 +139,9 @@ impl Plan {
                 rates: vec![100_000, 1_000_000, 5_000_000],
                 latency_events: 1_000_000,
                 capacity: 64 * 1024,
+                engine_commands: 5_000_000,
+                engine_rates: vec![100_000, 1_000_000],
+                engine_latency_commands: 1_000_000,
             },
         }
     }
@@ -272,6 +288,11 @@ fn run(args: &RunArgs) -> Result<(), String> {
                 (plan.rates.len() * peers.len()) as u64
             } else {
                 0
+            }
+            + if wanted(ScenarioName::Engine) {
+                endtoend_steps(&plan)
+            } else {
+                0
             };
     let progress = ProgressBar::new(total).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed}]")
@@ -381,6 +402,9 @@ fn run(args: &RunArgs) -> Result<(), String> {
             }
         }
     }
+    if wanted(ScenarioName::Engine) {
+        run_endtoend(&plan, &progress, &mut rows, &mut histograms)?;
+    }
     progress.finish_and_clear();
 
     let summary = Summary {
@@ -428,6 +452,107 @@ fn run(args: &RunArgs) -> Result<(), String> {
         plotted.len(),
         started.elapsed()
     );
+    Ok(())
+}
+
+/// Producers in the end-to-end throughput runs.
+const ENGINE_PRODUCERS: usize = 2;
+
+fn endtoend_buses(plan: &Plan) -> [Box<dyn Bus>; 2] {
+    [
+        Box::new(endtoend::SeqlaneBus {
+            capacity: plan.capacity,
+        }),
+        Box::new(endtoend::LockBus),
+    ]
+}
+
+fn endtoend_steps(plan: &Plan) -> u64 {
+    let buses = endtoend_buses(plan).len() as u64;
+    2 * buses * (plan.repetitions as u64 + 1)
+        + (plan.engine_rates.len() * Level::ALL.len()) as u64 * buses
+}
+
+/// The engine end to end: throughput with events recorded (journaled to the page
+/// cache, or kept in memory by the lock bus) and synced, then latency to each
+/// receipt stage at fixed offered rates.
+fn run_endtoend(
+    plan: &Plan,
+    progress: &ProgressBar,
+    rows: &mut Vec<Row>,
+    histograms: &mut Vec<(String, &'static str, hdrhistogram::Histogram<u64>)>,
+) -> Result<(), String> {
+    let buses = endtoend_buses(plan);
+    for (scenario, durability) in [
+        ("engine_2p_recorded", Durability::Recorded),
+        ("engine_2p_synced", Durability::Synced),
+    ] {
+        for bus in &buses {
+            progress.set_message(format!("{scenario}: {}", bus.name()));
+            let mut rates = Vec::new();
+            let mut unsupported = None;
+            for repetition in 0..=plan.repetitions {
+                let per_producer = if repetition == 0 {
+                    (plan.engine_commands / 4).max(1)
+                } else {
+                    plan.engine_commands
+                };
+                match bus.throughput(ENGINE_PRODUCERS, per_producer, durability) {
+                    Ok(run) => {
+                        endtoend::verify(bus.name(), ENGINE_PRODUCERS, per_producer, &run)?;
+                        if repetition > 0 {
+                            let commands = per_producer * ENGINE_PRODUCERS as u64;
+                            rates.push(commands as f64 / run.elapsed.as_secs_f64());
+                        }
+                    }
+                    Err(reason) => {
+                        unsupported = Some(reason);
+                        progress.inc((plan.repetitions + 1 - repetition) as u64);
+                        break;
+                    }
+                }
+                progress.inc(1);
+            }
+            rows.push(Row {
+                scenario: scenario.to_owned(),
+                peer: bus.name().to_owned(),
+                batch: 1,
+                ops_per_sec: Spread::of(&rates),
+                latency_ns: None,
+                wait_strategy: bus.waiting(),
+                pinned: false,
+                unsupported,
+            });
+        }
+    }
+    for &rate in &plan.engine_rates {
+        for level in Level::ALL {
+            let scenario = format!("engine_{}_{}", level.name(), rate_name(rate));
+            for bus in &buses {
+                progress.set_message(format!("{scenario}: {}", bus.name()));
+                let (ops_per_sec, latency_ns, unsupported) =
+                    match bus.latency(rate, plan.engine_latency_commands, level) {
+                        Ok(histogram) => {
+                            let percentiles = Percentiles::of(&histogram);
+                            histograms.push((scenario.clone(), bus.name(), histogram));
+                            (Spread::of(&[rate as f64]), Some(percentiles), None)
+                        }
+                        Err(reason) => (None, None, Some(reason)),
+                    };
+                rows.push(Row {
+                    scenario: scenario.clone(),
+                    peer: bus.name().to_owned(),
+                    batch: 1,
+                    ops_per_sec,
+                    latency_ns,
+                    wait_strategy: bus.waiting(),
+                    pinned: false,
+                    unsupported,
+                });
+                progress.inc(1);
+            }
+        }
+    }
     Ok(())
 }
 
