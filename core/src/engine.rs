@@ -255,6 +255,70 @@ pub struct Stopped<A> {
 /// Builds an [`Engine`]: the journal directory, the initial state, projections, and
 /// the knobs (ring sizes, sync policy, waiting, pinning).
 ///
+/// # Examples
+///
+/// A counter, a projection that keeps the last value seen, and each way to wait:
+///
+/// ```
+/// use seqlane::{Aggregate, EngineBuilder, Projection, Until};
+///
+/// #[derive(Default)]
+/// struct Counter(u64);
+///
+/// impl Aggregate for Counter {
+///     type Command = u64; // add this much
+///     type Event = u64; // this much was added
+///     type Rejection = &'static str;
+///
+///     fn decide(&self, add: &u64, events: &mut Vec<u64>) -> Result<(), &'static str> {
+///         if *add == 0 {
+///             return Err("adding nothing");
+///         }
+///         events.push(*add);
+///         Ok(())
+///     }
+///
+///     fn apply(&mut self, added: &u64) {
+///         self.0 += added;
+///     }
+/// }
+///
+/// #[derive(Default)]
+/// struct Total(u64);
+///
+/// impl Projection<u64> for Total {
+///     type View = u64;
+///     fn apply(&mut self, added: &u64, _sequence: u64) {
+///         self.0 += added;
+///     }
+///     fn view(&self) -> u64 {
+///         self.0
+///     }
+/// }
+///
+/// # if cfg!(miri) { return Ok(()); } // Miri cannot map files
+/// let dir = tempfile::tempdir()?;
+/// let mut builder = EngineBuilder::new(dir.path(), Counter::default());
+/// let total = builder.add_projection("total", Total::default());
+/// let engine = builder.start()?;
+/// let gateway = engine.gateway();
+///
+/// gateway.send(5)?; // fire and forget
+/// let added = gateway.submit(2)?.wait(Until::Visible(total.id()))?;
+/// assert_eq!(added.map(|accepted| accepted.events), Ok(vec![2]));
+/// assert_eq!(*total.get(), 7); // read your writes
+/// assert!(gateway.submit(0)?.wait(Until::Durable)?.is_err());
+///
+/// let stopped = engine.shutdown()?; // drains
+/// assert_eq!(stopped.state.0, 7);
+///
+/// // A restart replays the journal.
+/// let engine = EngineBuilder::new(dir.path(), Counter::default()).start()?;
+/// assert_eq!(engine.recovery().events, 2);
+/// assert_eq!(engine.shutdown()?.state.0, 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// Defaults suit a 2-core laptop: [`WaitStrategy::BACKOFF`] (spins briefly, then
 /// sleeps), [`SyncPolicy::EveryBatch`](seqlane_journal::SyncPolicy::EveryBatch),
 /// the business logic pinned only on machines with at least 4 cores, projections

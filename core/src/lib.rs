@@ -16,6 +16,12 @@
 //!   producers are gone, [`Ring::halt`] stops at once. A panicking handler halts the
 //!   ring and comes back as a [`RingError`] instead of wedging it.
 //!
+//! On the ring, the [`Engine`]: commands from any thread through a [`Gateway`],
+//! one business-logic thread deciding and applying them to an [`Aggregate`], every
+//! event journaled (by `seqlane-journal`) before [`Projection`]s see it, read models
+//! any thread can query, and [`Receipt`]s that wait until a command is processed,
+//! durable or visible. See [`EngineBuilder`] for an example.
+//!
 //! # Examples
 //!
 //! ```
