@@ -25,6 +25,7 @@ mod publish;
 mod receipt;
 mod record;
 mod replay;
+mod snapshot;
 
 use std::fmt;
 use std::io;
@@ -58,6 +59,10 @@ pub(crate) const LOGIC: usize = 0;
 pub(crate) const JOURNAL: usize = 1;
 /// Projection `i`'s line is `PROJECTIONS + i`: records below it are applied.
 pub(crate) const PROJECTIONS: usize = 2;
+
+/// How often an idle journaler or projection looks for snapshot work (a snapshot
+/// can be posted while they wait for events).
+pub(crate) const SNAPSHOT_CHECK: Duration = Duration::from_millis(5);
 
 /// Names a projection of one engine, for [`Until::Visible`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -103,6 +108,11 @@ pub(crate) struct EngineShared<A: Aggregate> {
     /// The journal sequence of output slot 0.
     pub(crate) record_base: u64,
     projections: Vec<StdArc<str>>,
+    /// The journal's directory (snapshots live in it).
+    pub(crate) dir: PathBuf,
+    pub(crate) snapshots: snapshot::Coordinator,
+    /// Take a snapshot after this many events.
+    pub(crate) snapshot_every: Option<u64>,
 }
 
 impl<A: Aggregate> EngineShared<A> {
@@ -118,6 +128,10 @@ impl<A: Aggregate> EngineShared<A> {
             None if index == LOGIC => "the engine shut down".into(),
             None => "the engine stopped".into(),
         }
+    }
+
+    pub(crate) fn projection_count(&self) -> usize {
+        self.projections.len()
     }
 
     pub(crate) fn projection_name(&self, line: usize) -> &str {
@@ -172,6 +186,13 @@ pub enum EngineError {
         /// The panic message.
         message: String,
     },
+    /// A snapshot could not be taken, or a snapshot file could not be used.
+    Snapshot {
+        /// The file, when one was involved.
+        path: Option<PathBuf>,
+        /// What went wrong.
+        reason: String,
+    },
     /// An engine thread could not be started.
     Spawn(io::Error),
     /// An engine stage failed in a way not covered above.
@@ -203,6 +224,13 @@ impl fmt::Display for EngineError {
                 projection,
                 message,
             } => write!(f, "projection `{projection}` panicked: {message}"),
+            EngineError::Snapshot {
+                path: Some(path),
+                reason,
+            } => {
+                write!(f, "snapshot {}: {reason}", path.display())
+            }
+            EngineError::Snapshot { path: None, reason } => write!(f, "snapshot: {reason}"),
             EngineError::Spawn(error) => write!(f, "cannot start an engine thread: {error}"),
             EngineError::Ring(error) => error.fmt(f),
         }
@@ -238,6 +266,11 @@ pub struct Recovery {
     pub discarded_records: u64,
     /// The torn tail the journal cut off on open, if any.
     pub torn_tail: Option<TornTail>,
+    /// The snapshot started from: every journal record below this was in it.
+    pub snapshot: Option<u64>,
+    /// Newer snapshot files that could not be used (damaged), each with the reason;
+    /// an older one (or the whole journal) was used instead.
+    pub skipped_snapshots: Vec<String>,
     /// From opening the journal to opening the gateway.
     pub duration: Duration,
 }
@@ -333,6 +366,7 @@ pub struct EngineBuilder<A: Aggregate, C = Postcard> {
     wait: WaitStrategy,
     logic_core: Option<usize>,
     share_projection_thread: bool,
+    snapshot_every: Option<u64>,
     projections: Vec<(StdArc<str>, BoxedRunner<A>)>,
 }
 
@@ -352,6 +386,7 @@ impl<A: Aggregate> EngineBuilder<A, Postcard> {
             wait: WaitStrategy::default(),
             logic_core: (cores >= 4).then(|| cores - 1),
             share_projection_thread: cores < 4,
+            snapshot_every: None,
             projections: Vec::new(),
         }
     }
@@ -370,6 +405,7 @@ impl<A: Aggregate, C> EngineBuilder<A, C> {
             wait: self.wait,
             logic_core: self.logic_core,
             share_projection_thread: self.share_projection_thread,
+            snapshot_every: self.snapshot_every,
             projections: self.projections,
         }
     }
@@ -414,7 +450,17 @@ impl<A: Aggregate, C> EngineBuilder<A, C> {
         self
     }
 
-    /// Adds a projection named `name`; returns the handle to its read model (also
+    /// Takes a snapshot after every `events` events (besides those asked for with
+    /// [`Engine::snapshot`]). The state and every projection must support snapshots
+    /// ([`Aggregate::snapshot`], [`Projection::snapshot`]); journal segments the
+    /// snapshot covers are then retired.
+    pub fn snapshot_every(mut self, events: u64) -> Self {
+        self.snapshot_every = Some(events.max(1));
+        self
+    }
+
+    /// Adds a projection named `name` (names must differ: snapshots find each
+    /// projection's part by its name); returns the handle to its read model (also
     /// its id for [`Until::Visible`]).
     pub fn add_projection<P: Projection<A::Event>>(
         &mut self,
@@ -457,19 +503,26 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
     pub fn start(self) -> Result<Engine<A>, EngineError> {
         let started = Instant::now();
         let journal = Journal::open(&self.dir, self.journal)?;
-        if journal.first_sequence() > 0 {
-            return Err(EngineError::Retired {
-                first: journal.first_sequence(),
+        let torn_tail = journal.recovery_report().truncated.clone();
+        let (names, mut runners): (Vec<_>, Vec<_>) = self.projections.into_iter().unzip();
+        if self.snapshot_every.is_some() && self.state.snapshot().is_none() {
+            return Err(EngineError::Snapshot {
+                path: None,
+                reason: "snapshot_every needs a state that supports snapshots \
+                         (Aggregate::snapshot returned None)"
+                    .into(),
             });
         }
-        let torn_tail = journal.recovery_report().truncated.clone();
-        let mut model = Model {
-            state: self.state,
-            version: 0,
-            ids: Default::default(),
-        };
-        let (names, mut runners): (Vec<_>, Vec<_>) = self.projections.into_iter().unzip();
-        let replayed = replay::replay(&journal, &self.codec, &mut model, &mut runners, &names)?;
+        let (mut model, state_from, snapshot_from, skipped_snapshots) =
+            load_snapshot(&self.dir, &journal, self.state, &mut runners, &names)?;
+        let replayed = replay::replay(
+            &journal,
+            &self.codec,
+            &mut model,
+            state_from,
+            &mut runners,
+            &names,
+        )?;
         let record_base = journal.next_sequence();
         let base = record_base as i64;
         let engine = Arc::new(EngineShared {
@@ -485,6 +538,9 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
             final_model: Mutex::new(None),
             record_base,
             projections: names.clone(),
+            dir: self.dir.clone(),
+            snapshots: snapshot::Coordinator::new(),
+            snapshot_every: self.snapshot_every,
         });
 
         let mut output =
@@ -545,10 +601,104 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
                 events: replayed.events,
                 discarded_records: replayed.discarded,
                 torn_tail,
+                snapshot: snapshot_from,
+                skipped_snapshots,
                 duration: started.elapsed(),
             },
         })
     }
+}
+
+/// The model to replay onto: from the newest usable snapshot (restoring the
+/// projections too), or `initial`. Returns it with the record its replay starts
+/// from, the snapshot used, and the snapshots skipped.
+#[allow(clippy::type_complexity)] // reason: a private helper's one-off tuple
+fn load_snapshot<A: Aggregate>(
+    dir: &Path,
+    journal: &Journal,
+    initial: A,
+    runners: &mut [BoxedRunner<A>],
+    names: &[StdArc<str>],
+) -> Result<(Model<A>, u64, Option<u64>, Vec<String>), EngineError> {
+    let mut skipped = Vec::new();
+    let files = snapshot::list(dir).map_err(|error| EngineError::Snapshot {
+        path: Some(snapshot::directory(dir)),
+        reason: error.to_string(),
+    })?;
+    for (_, path) in files {
+        let saved = std::fs::read(&path)
+            .map_err(|error| error.to_string())
+            .and_then(|bytes| snapshot::Saved::decode(&bytes));
+        let saved = match saved {
+            Ok(saved) => saved,
+            Err(reason) => {
+                skipped.push(format!("{}: {reason}", path.display()));
+                continue;
+            }
+        };
+        let unusable = |reason: String| EngineError::Snapshot {
+            path: Some(path.clone()),
+            reason,
+        };
+        if saved.records > journal.next_sequence() {
+            return Err(unusable(format!(
+                "it covers journal records up to {}, but the journal ends at {}",
+                saved.records,
+                journal.next_sequence()
+            )));
+        }
+        let state = A::restore(&saved.state).map_err(unusable)?;
+        // A projection added since the snapshot has no part: it replays from the
+        // journal's start (if the journal still holds it, checked below).
+        for (runner, name) in runners.iter_mut().zip(names) {
+            let part = saved
+                .projections
+                .iter()
+                .find(|(saved_name, _, _)| **saved_name == **name);
+            if let Some((_, position, bytes)) = part {
+                runner
+                    .restore(bytes, *position)
+                    .map_err(|reason| unusable(format!("projection `{name}`: {reason}")))?;
+            }
+        }
+        let first = runners
+            .iter()
+            .map(|runner| runner.start())
+            .fold(saved.records, u64::min);
+        if journal.first_sequence() > first {
+            return Err(EngineError::Retired {
+                first: journal.first_sequence(),
+            });
+        }
+        let model = Model {
+            state,
+            version: saved.version,
+            ids: saved.ids.into_iter().collect(),
+        };
+        return Ok((model, saved.records, Some(saved.records), skipped));
+    }
+    if journal.first_sequence() > 0 && !skipped.is_empty() {
+        return Err(EngineError::Snapshot {
+            path: None,
+            reason: format!(
+                "no usable snapshot ({}), and the journal starts at record {}: \
+                 the records before it were retired",
+                skipped.join("; "),
+                journal.first_sequence()
+            ),
+        });
+    }
+    if journal.first_sequence() > 0 {
+        return Err(EngineError::Retired {
+            first: journal.first_sequence(),
+        });
+    }
+    let model = Model {
+        state: initial,
+        version: 0,
+        ids: Default::default(),
+    };
+    Ok((model, 0, None, skipped))
 }
 
 impl<A: Aggregate, C> fmt::Debug for EngineBuilder<A, C> {
@@ -621,6 +771,8 @@ impl<A: Aggregate> Engine<A> {
             longest_journal_sync: Duration::from_nanos(journal.longest_sync_nanos.get()),
             durable_end: self.engine.progress.line(JOURNAL).end() as u64,
             held_outcomes: self.engine.tickets.spilled(),
+            snapshots: self.engine.snapshots.written.load(Ordering::Relaxed),
+            last_snapshot: self.engine.snapshots.last_written.load(Ordering::Relaxed),
             projections: self
                 .engine
                 .projections
@@ -635,6 +787,41 @@ impl<A: Aggregate> Engine<A> {
                     }
                 })
                 .collect(),
+        }
+    }
+
+    /// Takes a snapshot now (after every command submitted before this call) and
+    /// waits until it is written; the journal segments it covers are retired.
+    /// Returns the journal position it covers (every record below it).
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Snapshot`] when the state or a projection does not support
+    /// snapshots, another snapshot was being taken, or the file could not be
+    /// written; the engine goes on either way.
+    pub fn snapshot(&self) -> Result<u64, EngineError> {
+        let failed = |reason: String| EngineError::Snapshot { path: None, reason };
+        let snapshots = &self.engine.snapshots;
+        // Acquire: pairs with the Release in `Coordinator::finished`/`abandon`.
+        let before = snapshots.completed.load(Ordering::Acquire);
+        {
+            let mut slot = self
+                .gateway
+                .producer
+                .claim()
+                .map_err(|_| failed("the engine is stopped".into()))?;
+            slot.command = None;
+            slot.snapshot = true;
+        }
+        while snapshots.completed.load(Ordering::Acquire) == before {
+            if self.engine.progress.line(LOGIC).is_finished() {
+                return Err(failed("the engine stopped".into()));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        match lock(&snapshots.last_error).clone() {
+            Some(reason) => Err(failed(reason)),
+            None => Ok(snapshots.last_written.load(Ordering::Relaxed)),
         }
     }
 
@@ -848,10 +1035,12 @@ impl<A: Aggregate> Gateway<A> {
         // may have stopped counting claims, leave the slot void.
         if self.engine.closed.load(Ordering::SeqCst) {
             slot.command = None;
+            slot.snapshot = false;
             return Err(TrySubmitError::Closed(command));
         }
         slot.command = Some(command);
         slot.receipt = receipt;
+        slot.snapshot = false;
         Ok(slot.sequence())
     }
 }

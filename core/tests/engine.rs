@@ -582,3 +582,167 @@ fn a_group_commit_makes_an_idle_engine_durable_on_time() {
     assert!(engine.metrics().journal_syncs >= 3);
     engine.shutdown().unwrap();
 }
+
+fn segments(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".seg")
+        })
+        .count()
+}
+
+#[test]
+fn a_snapshot_retires_the_journal_it_covers_and_a_restart_replays_only_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = || {
+        let mut builder = EngineBuilder::new(dir.path(), Bank::default())
+            .journal_options(JournalOptions::default().segment_size(16 * 1024))
+            .input_capacity(64)
+            .output_capacity(64);
+        let ledger = builder.add_projection("ledger", Ledger::default());
+        (builder.start().unwrap(), ledger)
+    };
+    let (engine, ledger) = small();
+    let gateway = engine.gateway();
+    gateway
+        .submit(Op::Open(0))
+        .unwrap()
+        .wait(Until::Processed)
+        .unwrap()
+        .unwrap();
+    let id = CommandId(99);
+    gateway
+        .submit(Command::new(Op::Deposit(0, 5)).with_id(id))
+        .unwrap()
+        .wait(Until::Processed)
+        .unwrap()
+        .unwrap();
+    for _ in 0..3_000 {
+        gateway.send(Op::Deposit(0, 1)).unwrap();
+    }
+    let before = segments(dir.path());
+    assert!(before > 3, "{before} segments");
+    let covered = engine.snapshot().unwrap();
+    assert_eq!(
+        covered, 3_002,
+        "the snapshot comes after every command sent before it"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while segments(dir.path()) >= before {
+        assert!(Instant::now() < deadline, "no segment was retired");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(engine.metrics().snapshots, 1);
+    for _ in 0..10 {
+        gateway.send(Op::Deposit(0, 1)).unwrap();
+    }
+    let stopped = engine.shutdown().unwrap();
+    let view = ledger.get();
+
+    let (engine, ledger) = small();
+    let recovery = engine.recovery().clone();
+    assert_eq!(recovery.snapshot, Some(3_002));
+    assert_eq!(
+        recovery.events, 10,
+        "only the events after the snapshot are replayed"
+    );
+    assert_eq!(*ledger.get(), *view);
+    let gateway = engine.gateway();
+    let again = gateway
+        .submit(Command::new(Op::Deposit(0, 5)).with_id(id))
+        .unwrap()
+        .wait(Until::Processed)
+        .unwrap()
+        .unwrap();
+    assert!(again.duplicate, "ids survive in the snapshot");
+    let restarted = engine.shutdown().unwrap();
+    assert_eq!(restarted.state, stopped.state);
+    assert_eq!(restarted.version, stopped.version);
+}
+
+#[test]
+fn snapshots_every_n_events_and_refusals_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut every = builder(dir.path()).snapshot_every(100);
+    let ledger = every.add_projection("ledger", Ledger::default());
+    let engine = every.start().unwrap();
+    let gateway = engine.gateway();
+    gateway
+        .submit(Op::Open(0))
+        .unwrap()
+        .wait(Until::Processed)
+        .unwrap()
+        .unwrap();
+    for _ in 0..250 {
+        gateway.send(Op::Deposit(0, 1)).unwrap();
+    }
+    gateway
+        .submit(Op::Open(1))
+        .unwrap()
+        .wait(Until::Visible(ledger.id()))
+        .unwrap()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while engine.metrics().snapshots < 2 {
+        assert!(Instant::now() < deadline, "{:?}", engine.metrics());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    engine.shutdown().unwrap();
+
+    // A projection without snapshot support: the snapshot is refused, the engine goes on.
+    let dir = tempfile::tempdir().unwrap();
+    let mut builder = builder(dir.path());
+    builder.add_projection("count", EventCount::default());
+    let engine = builder.start().unwrap();
+    match engine.snapshot() {
+        Err(EngineError::Snapshot { reason, .. }) => {
+            assert!(reason.contains("`count`"), "{reason}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(engine
+        .gateway()
+        .submit(Op::Open(0))
+        .unwrap()
+        .wait(Until::Durable)
+        .unwrap()
+        .is_ok());
+    engine.shutdown().unwrap();
+}
+
+#[test]
+fn a_damaged_snapshot_is_skipped_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = start(dir.path());
+    engine
+        .gateway()
+        .submit(Op::Open(0))
+        .unwrap()
+        .wait(Until::Processed)
+        .unwrap()
+        .unwrap();
+    engine.snapshot().unwrap();
+    engine.shutdown().unwrap();
+    let file = std::fs::read_dir(dir.path().join("snapshots"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&file, bytes).unwrap();
+    // Nothing was retired (one segment), so the whole journal replays instead.
+    let (engine, _) = start(dir.path());
+    assert_eq!(engine.recovery().snapshot, None);
+    assert_eq!(engine.recovery().skipped_snapshots.len(), 1);
+    assert!(engine.recovery().skipped_snapshots[0].contains("checksum"));
+    assert_eq!(engine.shutdown().unwrap().state.balances.len(), 1);
+}

@@ -21,6 +21,7 @@ use seqlane_journal::{JournalOptions, SyncPolicy};
 const CHILD_DIR: &str = "SEQLANE_ENGINE_CRASH_DIR";
 const CHILD_SEED: &str = "SEQLANE_ENGINE_CRASH_SEED";
 const CHILD_LEN: &str = "SEQLANE_ENGINE_CRASH_LEN";
+const CHILD_SNAPSHOTS: &str = "SEQLANE_ENGINE_CRASH_SNAPSHOT_EVERY";
 
 /// A small xorshift generator, so parent and child derive the same commands from a
 /// seed.
@@ -85,7 +86,10 @@ fn crash_child_engine() {
     };
     let seed: u64 = std::env::var(CHILD_SEED).unwrap().parse().unwrap();
     let len: usize = std::env::var(CHILD_LEN).unwrap().parse().unwrap();
-    let (builder, _) = engine_builder(Path::new(&dir));
+    let (mut builder, _) = engine_builder(Path::new(&dir));
+    if let Ok(every) = std::env::var(CHILD_SNAPSHOTS) {
+        builder = builder.snapshot_every(every.parse().unwrap());
+    }
     let engine = builder.start().expect("the child starts its engine");
     let gateway = engine.gateway();
     let (receipts, waiting) = std::sync::mpsc::channel();
@@ -150,9 +154,18 @@ fn oracle(commands: &[Command<Op>]) -> (Vec<(Bank, Ledger)>, Vec<usize>) {
 
 /// Runs the child over `commands(seed, len)`, kills it after `reports` durable
 /// reports (or at once), and checks the restarted engine against the oracle.
-fn crash_and_recover(seed: u64, len: usize, reports: usize) -> Result<(), TestCaseError> {
+fn crash_and_recover(
+    seed: u64,
+    len: usize,
+    reports: usize,
+    snapshot_every: Option<u64>,
+) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    if let Some(every) = snapshot_every {
+        command.env(CHILD_SNAPSHOTS, every.to_string());
+    }
+    let mut child = command
         .args([
             "crash_child_engine",
             "--exact",
@@ -187,12 +200,17 @@ fn crash_and_recover(seed: u64, len: usize, reports: usize) -> Result<(), TestCa
     let engine = builder
         .start()
         .expect("the engine restarts on the crashed journal");
-    let replayed = engine.recovery().commands as usize;
-    prop_assert!(
-        replayed < after.len(),
-        "replayed {replayed} commands, the oracle journaled {}",
-        after.len() - 1
-    );
+    // Every journaled command has events, so the read model's event count says how
+    // many commands the restarted engine holds (from a snapshot and the replay).
+    let events = ledger.get().events;
+    let Some(replayed) = after
+        .iter()
+        .position(|(_, expected)| expected.events == events)
+    else {
+        return Err(TestCaseError::fail(format!(
+            "the read model holds {events} events: no prefix of the commands gives that"
+        )));
+    };
     if let Some(durable) = durable {
         prop_assert!(
             replayed >= journaled_through[durable],
@@ -202,9 +220,11 @@ fn crash_and_recover(seed: u64, len: usize, reports: usize) -> Result<(), TestCa
     let (expected_bank, expected_ledger) = &after[replayed];
     prop_assert_eq!(&*ledger.get(), expected_ledger);
     let discarded = engine.recovery().discarded_records;
+    let first_snapshot = engine.recovery().snapshot;
     eprintln!(
-        "seed {seed}, {len} commands, killed after {durable:?} reported durable: \
-         replayed {replayed} of {} journaled commands, {discarded} records discarded",
+        "seed {seed}, {len} commands, snapshot every {snapshot_every:?} events, killed after \
+         {durable:?} reported durable: holds {replayed} of {} journaled commands (snapshot \
+         {first_snapshot:?}), {discarded} records discarded",
         after.len() - 1
     );
 
@@ -224,7 +244,7 @@ fn crash_and_recover(seed: u64, len: usize, reports: usize) -> Result<(), TestCa
 
     let (builder, _) = engine_builder(dir.path());
     let engine = builder.start().unwrap();
-    prop_assert_eq!(engine.recovery().commands as usize, replayed + 1);
+    prop_assert_eq!(engine.recovery().snapshot, first_snapshot);
     prop_assert_eq!(engine.recovery().discarded_records, discarded);
     let stopped = engine.shutdown().unwrap();
     prop_assert_eq!(stopped.state, expected);
@@ -239,7 +259,8 @@ proptest! {
         seed in any::<u64>(),
         len in 1usize..400,
         kill_at in 0.0f64..1.0,
+        snapshot_every in prop::option::of(5u64..60),
     ) {
-        crash_and_recover(seed, len, (len as f64 * kill_at) as usize)?;
+        crash_and_recover(seed, len, (len as f64 * kill_at) as usize, snapshot_every)?;
     }
 }

@@ -98,6 +98,26 @@ pub trait Aggregate: Send + 'static {
         let _ = command;
         None
     }
+
+    /// The state as bytes, for a snapshot (with [`restore`](Aggregate::restore),
+    /// typically a serde encoding). `None` (the default): this state is not
+    /// snapshotted, and the engine replays the whole journal on start.
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// The state from [`snapshot`](Aggregate::snapshot)'s bytes.
+    ///
+    /// # Errors
+    ///
+    /// When the bytes are not a snapshot of this state (the default refuses all).
+    fn restore(bytes: &[u8]) -> Result<Self, String>
+    where
+        Self: Sized,
+    {
+        let _ = bytes;
+        Err("this state does not restore from snapshots".into())
+    }
 }
 
 /// A read model kept up to date from the journaled events, on its own consumer.
@@ -117,6 +137,24 @@ pub trait Projection<E>: Send + 'static {
 
     /// A snapshot of the read model as it stands, to publish.
     fn view(&self) -> Self::View;
+
+    /// The projection's state as bytes, for an engine snapshot. `None` (the
+    /// default): snapshots cannot be taken while this projection runs.
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Replaces the projection's state with [`snapshot`](Projection::snapshot)'s
+    /// bytes.
+    ///
+    /// # Errors
+    ///
+    /// When the bytes are not a snapshot of this projection (the default refuses
+    /// all).
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let _ = bytes;
+        Err("this projection does not restore from snapshots".into())
+    }
 }
 
 /// A client-chosen command id: a resubmitted id gets the original outcome instead of

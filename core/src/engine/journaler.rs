@@ -8,7 +8,7 @@ use seqlane_journal::{Codec, Journal, JournalError, SyncPolicy};
 
 use crate::engine::domain::Aggregate;
 use crate::engine::logic::Entry;
-use crate::engine::{record, EngineShared, Failure, JOURNAL};
+use crate::engine::{record, snapshot, EngineShared, Failure, JOURNAL};
 use crate::stage::EventHandler;
 use crate::sync::Arc;
 
@@ -59,6 +59,7 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> Journaler<A, C> {
         self.payloads.clear();
         self.records.clear();
         self.publish_durable();
+        self.write_snapshot();
         Ok(())
     }
 
@@ -73,6 +74,40 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> Journaler<A, C> {
             }
             _ => None,
         };
+    }
+
+    /// Writes a snapshot whose parts are all in, once the journal holds (synced)
+    /// every record it covers, then retires the segments it makes unnecessary.
+    /// A failure is reported with the snapshot; the engine goes on.
+    fn write_snapshot(&mut self) {
+        let engine = Arc::clone(&self.engine);
+        let snapshots = &engine.snapshots;
+        let Some(saved) = crate::sync::lock(&snapshots.ready).take() else {
+            return;
+        };
+        if saved.records > self.journal.next_sequence() {
+            // Not all appended yet: the next batch brings them.
+            *crate::sync::lock(&snapshots.ready) = Some(saved);
+            return;
+        }
+        if self.journal.synced().map_or(0, |last| last + 1) < saved.records {
+            if let Err(error) = self.journal.sync() {
+                self.fail(error);
+            }
+            self.publish_durable();
+        }
+        let error = match snapshot::write(&self.engine.dir, &saved) {
+            Ok(_) => self
+                .journal
+                .retire_before(saved.records, None)
+                .err()
+                .map(|error| format!("snapshot written, but retiring segments failed: {error}")),
+            Err(error) => Some(format!(
+                "cannot write a snapshot in {}: {error}",
+                self.engine.dir.display()
+            )),
+        };
+        snapshots.finished(saved.records, error);
     }
 
     /// Records the failure and halts the output ring (the business logic then
@@ -112,17 +147,24 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EventHandler<Entry<A::Ev
         }
     }
 
+    /// The group commit's deadline, if records wait for a sync; otherwise look now
+    /// and then for a snapshot to write (one may become ready while we wait).
     fn wake_at(&self) -> Option<Instant> {
-        self.sync_due
+        let check = Instant::now() + crate::engine::SNAPSHOT_CHECK;
+        Some(self.sync_due.map_or(check, |due| due.min(check)))
     }
 
     /// The group commit's deadline passed with no new records: sync what is there.
+    /// Or a snapshot is ready: write it.
     fn on_wake(&mut self) {
-        if let Err(error) = self.journal.sync() {
-            self.fail(error);
+        if self.sync_due.is_some_and(|due| Instant::now() >= due) {
+            if let Err(error) = self.journal.sync() {
+                self.fail(error);
+            }
+            self.engine.metrics.journal.syncs.add(1);
+            self.publish_durable();
         }
-        self.engine.metrics.journal.syncs.add(1);
-        self.publish_durable();
+        self.write_snapshot();
     }
 
     fn on_shutdown(&mut self) {

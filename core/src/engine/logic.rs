@@ -8,6 +8,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::engine::domain::{Aggregate, Command, CommandId};
 use crate::engine::receipt::{Accepted, Outcome, Rejection};
+use crate::engine::snapshot::Saved;
 use crate::engine::{EngineShared, Failure, LOGIC};
 use crate::stage::{panic_message, EventHandler};
 use crate::sync::{lock, Arc};
@@ -18,6 +19,8 @@ use crate::Producer;
 pub(crate) struct Submission<C> {
     pub(crate) command: Option<Command<C>>,
     pub(crate) receipt: bool,
+    /// Take a snapshot here (after the commands before this slot).
+    pub(crate) snapshot: bool,
 }
 
 impl<C> Submission<C> {
@@ -25,6 +28,7 @@ impl<C> Submission<C> {
         Self {
             command: None,
             receipt: false,
+            snapshot: false,
         }
     }
 }
@@ -79,6 +83,8 @@ pub(crate) struct Logic<A: Aggregate> {
     /// The last input sequence fully handled (outcome recorded, events published).
     handled: i64,
     batch: u64,
+    /// Events applied since the last snapshot, for `snapshot_every`.
+    since_snapshot: u64,
 }
 
 impl<A: Aggregate> Logic<A> {
@@ -97,6 +103,7 @@ impl<A: Aggregate> Logic<A> {
             events: Vec::new(),
             handled,
             batch: 0,
+            since_snapshot: 0,
         }
     }
 
@@ -177,6 +184,33 @@ impl<A: Aggregate> Logic<A> {
         })
     }
 
+    /// Posts a snapshot of the state as it stands (after the last command handled).
+    fn take_snapshot(&mut self) {
+        let snapshots = &self.engine.snapshots;
+        self.since_snapshot = 0;
+        if snapshots.busy() {
+            snapshots.abandon("a snapshot was requested while another was being taken".into());
+            return;
+        }
+        let model = self.model.as_ref().expect("present until drop");
+        let Some(state) = model.state.snapshot() else {
+            snapshots.abandon("the state does not support snapshots (Aggregate::snapshot)".into());
+            return;
+        };
+        let saved = Saved {
+            records: self.next_record,
+            version: model.version,
+            ids: model
+                .ids
+                .iter()
+                .map(|(id, remembered)| (*id, remembered.clone()))
+                .collect(),
+            state,
+            projections: Vec::new(),
+        };
+        snapshots.post(saved, self.engine.projection_count());
+    }
+
     /// Hands the command's records to the journaler.
     fn publish(&mut self, id: Option<CommandId>, count: usize) {
         let output = self.output.as_mut().expect("present until drop");
@@ -234,8 +268,17 @@ impl<A: Aggregate> EventHandler<Submission<A::Command>> for Logic<A> {
             }
             if to_publish > 0 {
                 metrics.events.add(self.events.len() as u64);
+                self.since_snapshot += self.events.len() as u64;
                 self.publish(command.id, to_publish);
             }
+        }
+        if slot.snapshot
+            || self
+                .engine
+                .snapshot_every
+                .is_some_and(|every| self.since_snapshot >= every)
+        {
+            self.take_snapshot();
         }
         self.handled = sequence;
         self.batch += 1;

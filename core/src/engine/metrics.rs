@@ -123,6 +123,10 @@ pub struct Metrics {
     /// Outcomes kept for receipts held longer than an input ring's worth of
     /// commands (each costs a map entry until its receipt is waited on or dropped).
     pub held_outcomes: usize,
+    /// Snapshots written since start.
+    pub snapshots: u64,
+    /// The journal position the last one covers (0 if none was written).
+    pub last_snapshot: u64,
     /// Per projection, in the order they were added.
     pub projections: Vec<ProjectionMetrics>,
 }

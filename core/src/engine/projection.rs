@@ -21,12 +21,19 @@ pub(crate) trait Runner<E>: Send {
     fn publish(&mut self);
     /// The engine line that tracks this projection.
     fn line(&self) -> usize;
+    /// Its state for a snapshot, if it can be saved.
+    fn snapshot(&self) -> Option<Vec<u8>>;
+    /// Restores it from a snapshot taken at `position`; replay then starts there.
+    fn restore(&mut self, bytes: &[u8], position: u64) -> Result<(), String>;
+    /// Replay applies records from here on.
+    fn start(&self) -> u64;
 }
 
 pub(crate) struct Running<P: Projection<E>, E> {
     projection: P,
     read_model: Arc<Publication<P::View>>,
     line: usize,
+    start: u64,
     _events: std::marker::PhantomData<fn(&E)>,
 }
 
@@ -36,6 +43,7 @@ impl<P: Projection<E>, E> Running<P, E> {
             projection,
             read_model,
             line,
+            start: 0,
             _events: std::marker::PhantomData,
         }
     }
@@ -55,6 +63,20 @@ impl<P: Projection<E>, E: 'static> Runner<E> for Running<P, E> {
 
     fn line(&self) -> usize {
         self.line
+    }
+
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        self.projection.snapshot()
+    }
+
+    fn restore(&mut self, bytes: &[u8], position: u64) -> Result<(), String> {
+        self.projection.restore(bytes)?;
+        self.start = position;
+        Ok(())
+    }
+
+    fn start(&self) -> u64 {
+        self.start
     }
 }
 
@@ -88,6 +110,38 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for ProjectionStage<A> {
                 self.engine
                     .progress
                     .advance(runner.line(), record as i64 + 1);
+            }
+            self.contribute_to_snapshot();
+        }
+    }
+
+    /// A snapshot may be posted while this projection waits for events: look
+    /// now and then, to add its part.
+    fn wake_at(&self) -> Option<std::time::Instant> {
+        Some(std::time::Instant::now() + crate::engine::SNAPSHOT_CHECK)
+    }
+
+    fn on_wake(&mut self) {
+        self.contribute_to_snapshot();
+    }
+}
+
+impl<A: Aggregate> ProjectionStage<A> {
+    /// Adds each projection's part to a pending snapshot it has reached.
+    fn contribute_to_snapshot(&mut self) {
+        let snapshots = &self.engine.snapshots;
+        for runner in &self.runners {
+            let index = runner.line() - crate::engine::PROJECTIONS;
+            let position = self.engine.progress.line(runner.line()).end() as u64;
+            if !snapshots.owed_by(index, position) {
+                continue;
+            }
+            let name = self.engine.projection_name(runner.line()).to_string();
+            match runner.snapshot() {
+                Some(bytes) => snapshots.contribute(index, (name, position, bytes)),
+                None => snapshots.abandon(format!(
+                    "projection `{name}` does not support snapshots (Projection::snapshot)"
+                )),
             }
         }
     }

@@ -19,11 +19,13 @@ pub(crate) struct Replayed {
     pub(crate) discarded: u64,
 }
 
-/// Replays the journal into `model` and `runners`, then publishes every read model.
+/// Replays the journal into `model` (from record `state_from`) and `runners` (each
+/// from its own start), then publishes every read model.
 pub(crate) fn replay<A: Aggregate, C: Codec<A::Event>>(
     journal: &Journal,
     codec: &C,
     model: &mut Model<A>,
+    state_from: u64,
     runners: &mut [Box<dyn Runner<A::Event>>],
     names: &[StdArc<str>],
 ) -> Result<Replayed, EngineError> {
@@ -34,7 +36,12 @@ pub(crate) fn replay<A: Aggregate, C: Codec<A::Event>>(
     };
     // The records of the command being read, until its last one.
     let mut pending: Vec<(u64, Decoded<A::Event>)> = Vec::new();
-    let mut reader = journal.reader_from(journal.first_sequence())?;
+    let from = runners
+        .iter()
+        .map(|runner| runner.start())
+        .fold(state_from, u64::min)
+        .max(journal.first_sequence());
+    let mut reader = journal.reader_from(from)?;
     while let Some(found) = reader.next_record()? {
         let sequence = found.sequence;
         let decoded = record::decode(codec, found.tag, found.payload)
@@ -51,7 +58,14 @@ pub(crate) fn replay<A: Aggregate, C: Codec<A::Event>>(
         let last = decoded.last;
         pending.push((sequence, decoded));
         if last {
-            commit(model, runners, names, &mut pending, &mut replayed)?;
+            commit(
+                model,
+                state_from,
+                runners,
+                names,
+                &mut pending,
+                &mut replayed,
+            )?;
         }
     }
     replayed.discarded += pending.len() as u64;
@@ -63,6 +77,7 @@ pub(crate) fn replay<A: Aggregate, C: Codec<A::Event>>(
 
 fn commit<A: Aggregate>(
     model: &mut Model<A>,
+    state_from: u64,
     runners: &mut [Box<dyn Runner<A::Event>>],
     names: &[StdArc<str>],
     pending: &mut Vec<(u64, Decoded<A::Event>)>,
@@ -71,8 +86,23 @@ fn commit<A: Aggregate>(
     let first = pending.first().map(|(sequence, _)| *sequence);
     let last = pending.last().map(|(sequence, _)| *sequence);
     let id = pending.first().and_then(|(_, decoded)| decoded.id);
+    let to_state = first.is_some_and(|first| first >= state_from);
     for (sequence, decoded) in pending.drain(..) {
         let Some(event) = decoded.event else { continue };
+        for runner in runners
+            .iter_mut()
+            .filter(|runner| sequence >= runner.start())
+        {
+            catch_unwind(AssertUnwindSafe(|| runner.apply(&event, sequence))).map_err(
+                |payload| EngineError::ProjectionPanicked {
+                    projection: names[runner.line() - PROJECTIONS].to_string(),
+                    message: panic_message(payload.as_ref()),
+                },
+            )?;
+        }
+        if !to_state {
+            continue;
+        }
         catch_unwind(AssertUnwindSafe(|| model.state.apply(&event))).map_err(|payload| {
             EngineError::Replay {
                 sequence,
@@ -81,14 +111,9 @@ fn commit<A: Aggregate>(
         })?;
         model.version += 1;
         replayed.events += 1;
-        for runner in runners.iter_mut() {
-            catch_unwind(AssertUnwindSafe(|| runner.apply(&event, sequence))).map_err(
-                |payload| EngineError::ProjectionPanicked {
-                    projection: names[runner.line() - PROJECTIONS].to_string(),
-                    message: panic_message(payload.as_ref()),
-                },
-            )?;
-        }
+    }
+    if !to_state {
+        return Ok(());
     }
     if let (Some(id), Some(first), Some(last)) = (id, first, last) {
         model.ids.insert(

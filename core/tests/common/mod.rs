@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use seqlane::{Aggregate, Projection};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bank {
     pub balances: BTreeMap<u32, i64>,
     /// Per account, events applied to it.
@@ -128,6 +128,14 @@ impl Aggregate for Bank {
         *self.versions.entry(*account).or_default() += 1;
     }
 
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        Some(postcard::to_stdvec(self).expect("a bank encodes"))
+    }
+
+    fn restore(bytes: &[u8]) -> Result<Self, String> {
+        postcard::from_bytes(bytes).map_err(|e| e.to_string())
+    }
+
     fn version_of(&self, command: &Op) -> Option<u64> {
         match command {
             Op::Deposit(account, _) | Op::Withdraw(account, _) | Op::Transfer(account, _, _) => {
@@ -159,7 +167,7 @@ impl Gate {
 /// A read model of the balances, with how many events it has applied and the
 /// sequence of the last one (so a test can check it is never torn: the sum of
 /// balances always matches the deposits minus withdrawals it counted).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ledger {
     pub balances: BTreeMap<u32, i64>,
     pub events: u64,
@@ -192,6 +200,15 @@ impl Projection<Event> for Ledger {
 
     fn view(&self) -> Ledger {
         self.clone()
+    }
+
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        Some(postcard::to_stdvec(self).expect("a ledger encodes"))
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        *self = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+        Ok(())
     }
 }
 
