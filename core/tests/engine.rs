@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Bank, Event, EventCount, Gate, Ledger, Op, Refusal};
+use common::{accepted, Bank, Event, EventCount, Gate, Ledger, Op, Refusal};
 use seqlane::{
     Command, CommandId, Engine, EngineBuilder, EngineError, ReadModel, Rejection, TrySubmitError,
     Until, WaitError,
@@ -32,38 +32,22 @@ fn each_receipt_stage_answers_with_the_outcome() {
     let (engine, ledger) = start(dir.path());
     let gateway = engine.gateway();
 
-    let opened = gateway
-        .submit(Op::Open(1))
-        .unwrap()
-        .wait(Until::Processed)
-        .unwrap()
-        .unwrap();
+    let opened = accepted(&gateway, Op::Open(1), Until::Processed);
     assert_eq!(opened.events, [Event::Opened(1)]);
     assert_eq!(opened.version, 1);
     assert_eq!(opened.records, Some(0..=0));
     assert!(!opened.duplicate);
 
-    let deposited = gateway
-        .submit(Op::Deposit(1, 50))
-        .unwrap()
-        .wait(Until::Durable)
-        .unwrap()
-        .unwrap();
+    let deposited = accepted(&gateway, Op::Deposit(1, 50), Until::Durable);
     assert_eq!(deposited.records, Some(1..=1));
     assert!(engine.metrics().durable_end >= 2);
 
-    gateway
-        .submit(Op::Open(2))
-        .unwrap()
-        .wait(Until::Processed)
-        .unwrap()
-        .unwrap();
-    let moved = gateway
-        .submit(Op::Transfer(1, 2, 20))
-        .unwrap()
-        .wait(Until::Visible(ledger.id()))
-        .unwrap()
-        .unwrap();
+    accepted(&gateway, Op::Open(2), Until::Processed);
+    let moved = accepted(
+        &gateway,
+        Op::Transfer(1, 2, 20),
+        Until::Visible(ledger.id()),
+    );
     assert_eq!(
         moved.events,
         [Event::Withdrew(1, 20), Event::Deposited(2, 20)]
@@ -131,24 +115,17 @@ fn resubmitting_a_command_id_returns_the_first_outcome_across_restarts() {
     let first = {
         let (engine, _) = start(dir.path());
         let gateway = engine.gateway();
-        gateway
-            .submit(Op::Open(1))
-            .unwrap()
-            .wait(Until::Processed)
-            .unwrap()
-            .unwrap();
-        let first = gateway
-            .submit(Command::new(Op::Deposit(1, 10)).with_id(id))
-            .unwrap()
-            .wait(Until::Durable)
-            .unwrap()
-            .unwrap();
-        let again = gateway
-            .submit(Command::new(Op::Deposit(1, 10)).with_id(id))
-            .unwrap()
-            .wait(Until::Processed)
-            .unwrap()
-            .unwrap();
+        accepted(&gateway, Op::Open(1), Until::Processed);
+        let first = accepted(
+            &gateway,
+            Command::new(Op::Deposit(1, 10)).with_id(id),
+            Until::Durable,
+        );
+        let again = accepted(
+            &gateway,
+            Command::new(Op::Deposit(1, 10)).with_id(id),
+            Until::Processed,
+        );
         assert!(again.duplicate);
         assert_eq!(
             (again.version, again.records.clone()),
@@ -156,12 +133,11 @@ fn resubmitting_a_command_id_returns_the_first_outcome_across_restarts() {
         );
         // An id on a command with no events is remembered too.
         let nothing = CommandId(7);
-        gateway
-            .submit(Command::new(Op::Nothing).with_id(nothing))
-            .unwrap()
-            .wait(Until::Durable)
-            .unwrap()
-            .unwrap();
+        accepted(
+            &gateway,
+            Command::new(Op::Nothing).with_id(nothing),
+            Until::Durable,
+        );
         let stopped = engine.shutdown().unwrap();
         assert_eq!(stopped.state.balances[&1], 10);
         first
@@ -170,21 +146,19 @@ fn resubmitting_a_command_id_returns_the_first_outcome_across_restarts() {
     let (engine, _) = start(dir.path());
     assert_eq!(engine.recovery().commands, 3);
     let gateway = engine.gateway();
-    let after_restart = gateway
-        .submit(Command::new(Op::Deposit(1, 10)).with_id(id))
-        .unwrap()
-        .wait(Until::Durable)
-        .unwrap()
-        .unwrap();
+    let after_restart = accepted(
+        &gateway,
+        Command::new(Op::Deposit(1, 10)).with_id(id),
+        Until::Durable,
+    );
     assert!(after_restart.duplicate);
     assert_eq!(after_restart.records, first.records);
     assert_eq!(after_restart.version, first.version);
-    let nothing = gateway
-        .submit(Command::new(Op::Nothing).with_id(CommandId(7)))
-        .unwrap()
-        .wait(Until::Processed)
-        .unwrap()
-        .unwrap();
+    let nothing = accepted(
+        &gateway,
+        Command::new(Op::Nothing).with_id(CommandId(7)),
+        Until::Processed,
+    );
     assert!(nothing.duplicate);
     assert_eq!(engine.metrics().duplicates, 2);
     let stopped = engine.shutdown().unwrap();
@@ -196,12 +170,7 @@ fn an_expected_version_conflict_is_a_rejection() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, _) = start(dir.path());
     let gateway = engine.gateway();
-    gateway
-        .submit(Op::Open(1))
-        .unwrap()
-        .wait(Until::Processed)
-        .unwrap()
-        .unwrap();
+    accepted(&gateway, Op::Open(1), Until::Processed);
     // Account 1 has one event (opened): version 1.
     let ok = gateway
         .submit(Command::new(Op::Deposit(1, 5)).expect_version(1))
@@ -459,24 +428,9 @@ fn queries_racing_the_projection_see_whole_views_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, ledger) = start(dir.path());
     let gateway = engine.gateway();
-    gateway
-        .submit(Op::Open(0))
-        .unwrap()
-        .wait(Until::Processed)
-        .unwrap()
-        .unwrap();
-    gateway
-        .submit(Op::Open(1))
-        .unwrap()
-        .wait(Until::Processed)
-        .unwrap()
-        .unwrap();
-    gateway
-        .submit(Op::Deposit(0, DEPOSITS))
-        .unwrap()
-        .wait(Until::Processed)
-        .unwrap()
-        .unwrap();
+    accepted(&gateway, Op::Open(0), Until::Processed);
+    accepted(&gateway, Op::Open(1), Until::Processed);
+    accepted(&gateway, Op::Deposit(0, DEPOSITS), Until::Processed);
     let readers: Vec<_> = (0..2)
         .map(|_| {
             let ledger = ledger.clone();
@@ -528,12 +482,7 @@ fn many_submitters_under_every_policy_lose_nothing() {
         let engine = builder.start().unwrap();
         let gateway = engine.gateway();
         for account in 0..4 {
-            gateway
-                .submit(Op::Open(account))
-                .unwrap()
-                .wait(Until::Processed)
-                .unwrap()
-                .unwrap();
+            accepted(&gateway, Op::Open(account), Until::Processed);
         }
         let submitters: Vec<_> = (0..4)
             .map(|account| {
@@ -610,19 +559,13 @@ fn a_snapshot_retires_the_journal_it_covers_and_a_restart_replays_only_the_rest(
     };
     let (engine, ledger) = small();
     let gateway = engine.gateway();
-    gateway
-        .submit(Op::Open(0))
-        .unwrap()
-        .wait(Until::Processed)
-        .unwrap()
-        .unwrap();
+    accepted(&gateway, Op::Open(0), Until::Processed);
     let id = CommandId(99);
-    gateway
-        .submit(Command::new(Op::Deposit(0, 5)).with_id(id))
-        .unwrap()
-        .wait(Until::Processed)
-        .unwrap()
-        .unwrap();
+    accepted(
+        &gateway,
+        Command::new(Op::Deposit(0, 5)).with_id(id),
+        Until::Processed,
+    );
     for _ in 0..3_000 {
         gateway.send(Op::Deposit(0, 1)).unwrap();
     }
@@ -654,12 +597,11 @@ fn a_snapshot_retires_the_journal_it_covers_and_a_restart_replays_only_the_rest(
     );
     assert_eq!(*ledger.get(), *view);
     let gateway = engine.gateway();
-    let again = gateway
-        .submit(Command::new(Op::Deposit(0, 5)).with_id(id))
-        .unwrap()
-        .wait(Until::Processed)
-        .unwrap()
-        .unwrap();
+    let again = accepted(
+        &gateway,
+        Command::new(Op::Deposit(0, 5)).with_id(id),
+        Until::Processed,
+    );
     assert!(again.duplicate, "ids survive in the snapshot");
     let restarted = engine.shutdown().unwrap();
     assert_eq!(restarted.state, stopped.state);
@@ -673,21 +615,11 @@ fn snapshots_every_n_events_and_refusals_say_why() {
     let ledger = every.add_projection("ledger", Ledger::default());
     let engine = every.start().unwrap();
     let gateway = engine.gateway();
-    gateway
-        .submit(Op::Open(0))
-        .unwrap()
-        .wait(Until::Processed)
-        .unwrap()
-        .unwrap();
+    accepted(&gateway, Op::Open(0), Until::Processed);
     for _ in 0..250 {
         gateway.send(Op::Deposit(0, 1)).unwrap();
     }
-    gateway
-        .submit(Op::Open(1))
-        .unwrap()
-        .wait(Until::Visible(ledger.id()))
-        .unwrap()
-        .unwrap();
+    accepted(&gateway, Op::Open(1), Until::Visible(ledger.id()));
     let deadline = Instant::now() + Duration::from_secs(10);
     while engine.metrics().snapshots < 2 {
         assert!(Instant::now() < deadline, "{:?}", engine.metrics());

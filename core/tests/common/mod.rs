@@ -227,3 +227,18 @@ impl Projection<Event> for EventCount {
         self.0
     }
 }
+
+/// Submits `command`, waits `until`, and returns the accepted outcome (panicking
+/// on anything else: for tests whose command must go through).
+pub fn accepted(
+    gateway: &seqlane::Gateway<Bank>,
+    command: impl Into<seqlane::Command<Op>>,
+    until: seqlane::Until,
+) -> seqlane::Accepted<Event> {
+    gateway
+        .submit(command)
+        .expect("the engine is open")
+        .wait(until)
+        .expect("the engine got that far")
+        .expect("the command is accepted")
+}
