@@ -186,14 +186,19 @@ pub fn verify(
 }
 
 /// Calls `send(i, intended_ns)` for `count` commands at `rate` per second from
-/// `epoch`, as soon as each is due. Waits by spinning with yields, so that on a
-/// machine with fewer cores than threads the pipeline still gets the CPU.
+/// `epoch`, as soon as each is due. When ahead of schedule it sleeps (at least
+/// `NAP`), then sends everything that fell due meanwhile in a burst: on a machine
+/// with fewer cores than threads a spinning generator would take a core from the
+/// pipeline it measures. Each command still counts from its intended time, so the
+/// generator's own lateness shows up as latency, never hides any.
 pub fn paced(epoch: Instant, rate: u64, count: u64, mut send: impl FnMut(u64, u64)) {
+    const NAP: Duration = Duration::from_micros(50);
     let interval = 1_000_000_000f64 / rate as f64;
     for i in 0..count {
         let due = (i as f64 * interval) as u64;
-        while (epoch.elapsed().as_nanos() as u64) < due {
-            std::thread::yield_now();
+        let now = epoch.elapsed().as_nanos() as u64;
+        if now < due {
+            std::thread::sleep(Duration::from_nanos(due - now).max(NAP));
         }
         send(i, due);
     }
