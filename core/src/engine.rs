@@ -797,31 +797,39 @@ impl<A: Aggregate> Engine<A> {
     /// # Errors
     ///
     /// [`EngineError::Snapshot`] when the state or a projection does not support
-    /// snapshots, another snapshot was being taken, or the file could not be
-    /// written; the engine goes on either way.
+    /// snapshots or the file could not be written; the engine goes on either way.
+    /// (A snapshot requested while an automatic one is under way is taken after
+    /// it.)
     pub fn snapshot(&self) -> Result<u64, EngineError> {
         let failed = |reason: String| EngineError::Snapshot { path: None, reason };
-        let snapshots = &self.engine.snapshots;
-        // Acquire: pairs with the Release in `Coordinator::finished`/`abandon`.
-        let before = snapshots.completed.load(Ordering::Acquire);
-        {
-            let mut slot = self
-                .gateway
-                .producer
-                .claim()
-                .map_err(|_| failed("the engine is stopped".into()))?;
-            slot.command = None;
-            slot.snapshot = true;
-        }
-        while snapshots.completed.load(Ordering::Acquire) == before {
-            if self.engine.progress.line(LOGIC).is_finished() {
-                return Err(failed("the engine stopped".into()));
+        loop {
+            let request = {
+                let mut slot = self
+                    .gateway
+                    .producer
+                    .claim()
+                    .map_err(|_| failed("the engine is stopped".into()))?;
+                slot.command = None;
+                slot.receipt = false;
+                slot.snapshot = true;
+                slot.sequence()
+            };
+            let answer = loop {
+                if let Some(answer) = self.engine.snapshots.take_answer(request) {
+                    break answer;
+                }
+                if self.engine.progress.line(LOGIC).is_finished() {
+                    return Err(failed("the engine stopped".into()));
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            };
+            match answer {
+                // An automatic snapshot was under way: ask again once it is done.
+                Err(reason) if reason == snapshot::BUSY => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                answer => return answer.map_err(failed),
             }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        match lock(&snapshots.last_error).clone() {
-            Some(reason) => Err(failed(reason)),
-            None => Ok(snapshots.last_written.load(Ordering::Relaxed)),
         }
     }
 

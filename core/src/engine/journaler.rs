@@ -82,12 +82,12 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> Journaler<A, C> {
     fn write_snapshot(&mut self) {
         let engine = Arc::clone(&self.engine);
         let snapshots = &engine.snapshots;
-        let Some(saved) = crate::sync::lock(&snapshots.ready).take() else {
+        let Some((saved, request)) = crate::sync::lock(&snapshots.ready).take() else {
             return;
         };
         if saved.records > self.journal.next_sequence() {
             // Not all appended yet: the next batch brings them.
-            *crate::sync::lock(&snapshots.ready) = Some(saved);
+            *crate::sync::lock(&snapshots.ready) = Some((saved, request));
             return;
         }
         if self.journal.synced().map_or(0, |last| last + 1) < saved.records {
@@ -107,7 +107,7 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> Journaler<A, C> {
                 self.engine.dir.display()
             )),
         };
-        snapshots.finished(saved.records, error);
+        snapshots.answer(request, error.map_or(Ok(saved.records), Err));
     }
 
     /// Records the failure and halts the output ring (the business logic then

@@ -184,17 +184,19 @@ impl<A: Aggregate> Logic<A> {
         })
     }
 
-    /// Posts a snapshot of the state as it stands (after the last command handled).
-    fn take_snapshot(&mut self) {
+    /// Posts a snapshot of the state as it stands (after the last command handled),
+    /// answering `request` (an `Engine::snapshot` call's slot) if given.
+    fn take_snapshot(&mut self, request: Option<i64>) {
         let snapshots = &self.engine.snapshots;
         self.since_snapshot = 0;
         if snapshots.busy() {
-            snapshots.abandon("a snapshot was requested while another was being taken".into());
+            snapshots.answer(request, Err(crate::engine::snapshot::BUSY.into()));
             return;
         }
         let model = self.model.as_ref().expect("present until drop");
         let Some(state) = model.state.snapshot() else {
-            snapshots.abandon("the state does not support snapshots (Aggregate::snapshot)".into());
+            let reason = "the state does not support snapshots (Aggregate::snapshot)";
+            snapshots.answer(request, Err(reason.into()));
             return;
         };
         let saved = Saved {
@@ -208,7 +210,7 @@ impl<A: Aggregate> Logic<A> {
             state,
             projections: Vec::new(),
         };
-        snapshots.post(saved, self.engine.projection_count());
+        snapshots.post(saved, request, self.engine.projection_count());
     }
 
     /// Hands the command's records to the journaler.
@@ -278,7 +280,7 @@ impl<A: Aggregate> EventHandler<Submission<A::Command>> for Logic<A> {
                 .snapshot_every
                 .is_some_and(|every| self.since_snapshot >= every)
         {
-            self.take_snapshot();
+            self.take_snapshot(slot.snapshot.then_some(sequence));
         }
         self.handled = sequence;
         self.batch += 1;

@@ -220,16 +220,21 @@ pub(crate) fn list(journal: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
     Ok(found)
 }
 
+/// Why a snapshot was not taken: another one was still being assembled or written.
+/// `Engine::snapshot` asks again after it.
+pub(crate) const BUSY: &str = "another snapshot was being taken";
+
 /// The snapshot being assembled across threads, and what came of earlier ones.
 pub(crate) struct Coordinator {
     /// `S` of the pending snapshot, or -1. Set by the logic (Release), read by the
     /// projections (Acquire) to know they owe a part.
     pub(crate) pending_at: AtomicI64,
     pub(crate) pending: Mutex<Option<Pending>>,
-    /// A snapshot with every part in, for the journaler to write.
-    pub(crate) ready: Mutex<Option<Saved>>,
-    /// Snapshots attempted to the end (written, or given up), for waiters.
-    pub(crate) completed: AtomicU64,
+    /// A snapshot with every part in, for the journaler to write, with the
+    /// request it answers (the input sequence of an `Engine::snapshot` call).
+    pub(crate) ready: Mutex<Option<(Saved, Option<i64>)>>,
+    /// Outcomes of requested snapshots, by request, until their caller takes them.
+    pub(crate) answers: Mutex<Vec<(i64, Result<u64, String>)>>,
     /// Snapshots written, and the last one's `S`, for metrics.
     pub(crate) written: AtomicU64,
     pub(crate) last_written: AtomicU64,
@@ -239,6 +244,7 @@ pub(crate) struct Coordinator {
 
 pub(crate) struct Pending {
     pub(crate) saved: Saved,
+    pub(crate) request: Option<i64>,
     /// Parts still owed, by projection index.
     pub(crate) owed: Vec<bool>,
 }
@@ -249,7 +255,7 @@ impl Coordinator {
             pending_at: AtomicI64::new(-1),
             pending: Mutex::new(None),
             ready: Mutex::new(None),
-            completed: AtomicU64::new(0),
+            answers: Mutex::new(Vec::new()),
             written: AtomicU64::new(0),
             last_written: AtomicU64::new(0),
             last_error: Mutex::new(None),
@@ -274,14 +280,15 @@ impl Coordinator {
     }
 
     /// The logic posts a snapshot with its state part.
-    pub(crate) fn post(&self, saved: Saved, projections: usize) {
+    pub(crate) fn post(&self, saved: Saved, request: Option<i64>, projections: usize) {
         if projections == 0 {
-            *lock(&self.ready) = Some(saved);
+            *lock(&self.ready) = Some((saved, request));
             return;
         }
         let at = saved.records as i64;
         *lock(&self.pending) = Some(Pending {
             saved,
+            request,
             owed: vec![true; projections],
         });
         // Release: the pending snapshot is in place before projections look.
@@ -301,32 +308,39 @@ impl Coordinator {
         assembling.saved.projections.push(part);
         if !assembling.owed.iter().any(|owed| *owed) {
             let done = pending.take().expect("checked above");
-            *lock(&self.ready) = Some(done.saved);
+            *lock(&self.ready) = Some((done.saved, done.request));
             self.pending_at.store(-1, Ordering::Relaxed);
         }
     }
 
-    /// A part that cannot be saved: the snapshot is given up, with the reason.
+    /// A projection cannot save its part: the pending snapshot is given up.
     pub(crate) fn abandon(&self, reason: String) {
-        *lock(&self.pending) = None;
+        let pending = lock(&self.pending).take();
         self.pending_at.store(-1, Ordering::Relaxed);
-        *lock(&self.last_error) = Some(reason);
-        // Release: pairs with the Acquire of waiters in `Engine::snapshot`.
-        self.completed.fetch_add(1, Ordering::Release);
+        self.answer(pending.and_then(|pending| pending.request), Err(reason));
     }
 
-    /// The journaler wrote `records` (or failed to, with `error`).
-    pub(crate) fn finished(&self, records: u64, error: Option<String>) {
-        match error {
-            None => {
-                self.last_written.store(records, Ordering::Relaxed);
+    /// How a snapshot ended: written (covering records below `S`) or not, and why.
+    /// Kept for the caller that requested it, if one did.
+    pub(crate) fn answer(&self, request: Option<i64>, result: Result<u64, String>) {
+        match &result {
+            Ok(records) => {
+                self.last_written.store(*records, Ordering::Relaxed);
                 self.written.fetch_add(1, Ordering::Relaxed);
                 *lock(&self.last_error) = None;
             }
-            Some(error) => *lock(&self.last_error) = Some(error),
+            Err(reason) => *lock(&self.last_error) = Some(reason.clone()),
         }
-        // Release: pairs with the Acquire of waiters in `Engine::snapshot`.
-        self.completed.fetch_add(1, Ordering::Release);
+        if let Some(request) = request {
+            lock(&self.answers).push((request, result));
+        }
+    }
+
+    /// Takes the answer to `request`, once there is one.
+    pub(crate) fn take_answer(&self, request: i64) -> Option<Result<u64, String>> {
+        let mut answers = lock(&self.answers);
+        let index = answers.iter().position(|(asked, _)| *asked == request)?;
+        Some(answers.swap_remove(index).1)
     }
 }
 
