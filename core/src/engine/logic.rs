@@ -188,11 +188,14 @@ impl<A: Aggregate> Logic<A> {
     /// answering `request` (an `Engine::snapshot` call's slot) if given.
     fn take_snapshot(&mut self, request: Option<i64>) {
         let snapshots = &self.engine.snapshots;
-        self.since_snapshot = 0;
         if snapshots.busy() {
-            snapshots.answer(request, Err(crate::engine::snapshot::BUSY.into()));
+            // An automatic snapshot due now is tried again after the next command.
+            if request.is_some() {
+                snapshots.answer(request, Err(crate::engine::snapshot::BUSY.into()));
+            }
             return;
         }
+        self.since_snapshot = 0;
         let model = self.model.as_ref().expect("present until drop");
         let Some(state) = model.state.snapshot() else {
             let reason = "the state does not support snapshots (Aggregate::snapshot)";
