@@ -52,17 +52,36 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> Journaler<A, C> {
         counters.records.add(self.records.len() as u64);
         counters.bytes.add(self.payloads.len() as u64);
         // Under `Interval` an append syncs only when the interval has passed.
-        if self.journal.synced() != synced_before {
-            counters.syncs.add(1);
-        }
-        counters.sync_nanos.add(elapsed);
-        counters.last_sync_nanos.set(elapsed);
-        counters.longest_sync_nanos.raise_to(elapsed);
+        self.record_time(elapsed, self.journal.synced() != synced_before);
         self.payloads.clear();
         self.records.clear();
         self.publish_durable();
         self.write_snapshot();
         Ok(())
+    }
+
+    /// Syncs everything appended outside an append (group-commit timer, before a
+    /// snapshot, at shutdown), counts and times it like the syncs of appends, and
+    /// moves the durable line.
+    fn sync(&mut self) {
+        let started = Instant::now();
+        if let Err(error) = self.journal.sync() {
+            self.fail(error);
+        }
+        self.record_time(started.elapsed().as_nanos() as u64, true);
+        self.publish_durable();
+    }
+
+    /// Adds `elapsed` ns of appending and syncing to the metrics, and one sync if
+    /// one happened.
+    fn record_time(&self, elapsed: u64, synced: bool) {
+        let counters = &self.engine.metrics.journal;
+        if synced {
+            counters.syncs.add(1);
+        }
+        counters.sync_nanos.add(elapsed);
+        counters.last_sync_nanos.set(elapsed);
+        counters.longest_sync_nanos.raise_to(elapsed);
     }
 
     fn publish_durable(&mut self) {
@@ -84,6 +103,9 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> Journaler<A, C> {
     fn write_snapshot(&mut self) {
         let engine = Arc::clone(&self.engine);
         let snapshots = &engine.snapshots;
+        if !snapshots.in_flight() {
+            return;
+        }
         let Some((saved, request)) = crate::sync::lock(&snapshots.ready).take() else {
             return;
         };
@@ -93,10 +115,7 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> Journaler<A, C> {
             return;
         }
         if self.journal.synced().map_or(0, |last| last + 1) < saved.records {
-            if let Err(error) = self.journal.sync() {
-                self.fail(error);
-            }
-            self.publish_durable();
+            self.sync();
         }
         let error = match snapshot::write(&self.engine.dir, &saved) {
             Ok(_) => self
@@ -109,7 +128,7 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> Journaler<A, C> {
                 self.engine.dir.display()
             )),
         };
-        snapshots.answer(request, error.map_or(Ok(saved.records), Err));
+        snapshots.end(request, error.map_or(Ok(saved.records), Err));
     }
 
     /// Records the failure and halts the output ring (the business logic then
@@ -160,22 +179,16 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EventHandler<Entry<A::Ev
     /// Or a snapshot is ready: write it.
     fn on_wake(&mut self) {
         if self.sync_due.is_some_and(|due| Instant::now() >= due) {
-            if let Err(error) = self.journal.sync() {
-                self.fail(error);
-            }
-            self.engine.metrics.journal.syncs.add(1);
-            self.publish_durable();
+            self.sync();
         }
         self.write_snapshot();
     }
 
     fn on_shutdown(&mut self) {
-        if self.journal.options().sync_policy() != SyncPolicy::Never {
-            if let Err(error) = self.journal.sync() {
-                self.fail(error);
-            }
+        match self.journal.options().sync_policy() {
+            SyncPolicy::Never => self.publish_durable(),
+            _ => self.sync(),
         }
-        self.publish_durable();
     }
 }
 

@@ -188,7 +188,7 @@ impl<A: Aggregate> Logic<A> {
     /// answering `request` (an `Engine::snapshot` call's slot) if given.
     fn take_snapshot(&mut self, request: Option<i64>) {
         let snapshots = &self.engine.snapshots;
-        if snapshots.busy() {
+        if snapshots.in_flight() {
             // An automatic snapshot due now is tried again after the next command.
             if request.is_some() {
                 snapshots.answer(request, Err(crate::engine::snapshot::BUSY.into()));

@@ -26,7 +26,7 @@ use std::sync::atomic::Ordering;
 
 use crate::engine::domain::CommandId;
 use crate::engine::logic::Remembered;
-use crate::sync::{lock, AtomicI64, AtomicU64, Mutex};
+use crate::sync::{lock, AtomicBool, AtomicI64, AtomicU64, Mutex};
 
 const MAGIC: &[u8; 8] = b"SEQLSNAP";
 const FORMAT: u32 = 1;
@@ -233,6 +233,9 @@ pub(crate) struct Coordinator {
     /// A snapshot with every part in, for the journaler to write, with the
     /// request it answers (the input sequence of an `Engine::snapshot` call).
     pub(crate) ready: Mutex<Option<(Saved, Option<i64>)>>,
+    /// A snapshot was posted and has not ended (written, failed or given up). Set
+    /// and read by the logic, cleared by whichever thread ends the snapshot.
+    in_flight: AtomicBool,
     /// Outcomes of requested snapshots, by request, until their caller takes them.
     pub(crate) answers: Mutex<Vec<(i64, Result<u64, String>)>>,
     /// Snapshots written, and the last one's `S`, for metrics.
@@ -255,6 +258,7 @@ impl Coordinator {
             pending_at: AtomicI64::new(-1),
             pending: Mutex::new(None),
             ready: Mutex::new(None),
+            in_flight: AtomicBool::new(false),
             answers: Mutex::new(Vec::new()),
             written: AtomicU64::new(0),
             last_written: AtomicU64::new(0),
@@ -262,10 +266,13 @@ impl Coordinator {
         }
     }
 
-    /// Whether a snapshot is being assembled or waits to be written.
-    pub(crate) fn busy(&self) -> bool {
-        // Relaxed: only the logic posts, and it asks before posting.
-        self.pending_at.load(Ordering::Relaxed) >= 0 || lock(&self.ready).is_some()
+    /// Whether a snapshot is being assembled, waits to be written or is being
+    /// written. One load, no lock: the logic asks before every command while a
+    /// due snapshot waits for the one in flight.
+    pub(crate) fn in_flight(&self) -> bool {
+        // Acquire: pairs with the Release in `end`, so the ended snapshot's state
+        // (pending, ready) is cleared before the logic posts the next.
+        self.in_flight.load(Ordering::Acquire)
     }
 
     /// Whether projection `index` owes a part of a snapshot at or below `position`.
@@ -281,6 +288,8 @@ impl Coordinator {
 
     /// The logic posts a snapshot with its state part.
     pub(crate) fn post(&self, saved: Saved, request: Option<i64>, projections: usize) {
+        // Relaxed: only the logic reads it before posting; `end` publishes the clear.
+        self.in_flight.store(true, Ordering::Relaxed);
         if projections == 0 {
             *lock(&self.ready) = Some((saved, request));
             return;
@@ -317,11 +326,19 @@ impl Coordinator {
     pub(crate) fn abandon(&self, reason: String) {
         let pending = lock(&self.pending).take();
         self.pending_at.store(-1, Ordering::Relaxed);
-        self.answer(pending.and_then(|pending| pending.request), Err(reason));
+        self.end(pending.and_then(|pending| pending.request), Err(reason));
     }
 
-    /// How a snapshot ended: written (covering records below `S`) or not, and why.
-    /// Kept for the caller that requested it, if one did.
+    /// The snapshot in flight ended with `result`: answered, and the next may start.
+    pub(crate) fn end(&self, request: Option<i64>, result: Result<u64, String>) {
+        self.answer(request, result);
+        // Release: pairs with the Acquire in `in_flight`.
+        self.in_flight.store(false, Ordering::Release);
+    }
+
+    /// How a snapshot ended (or, from the logic, why it was not started): written
+    /// (covering records below `S`) or not, and why. Kept for the caller that
+    /// requested it, if one did.
     pub(crate) fn answer(&self, request: Option<i64>, result: Result<u64, String>) {
         match &result {
             Ok(records) => {
