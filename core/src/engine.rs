@@ -809,9 +809,10 @@ impl<A: Aggregate> Engine<A> {
                     .producer
                     .claim()
                     .map_err(|_| failed("the engine is stopped".into()))?;
-                slot.command = None;
-                slot.receipt = false;
-                slot.snapshot = true;
+                *slot = Submission {
+                    snapshot: true,
+                    ..Submission::void()
+                };
                 slot.sequence()
             };
             let answer = loop {
@@ -1042,13 +1043,14 @@ impl<A: Aggregate> Gateway<A> {
         // SeqCst: pairs with the store in `Engine::stop` (see there). If shutdown
         // may have stopped counting claims, leave the slot void.
         if self.engine.closed.load(Ordering::SeqCst) {
-            slot.command = None;
-            slot.snapshot = false;
+            *slot = Submission::void();
             return Err(TrySubmitError::Closed(command));
         }
-        slot.command = Some(command);
-        slot.receipt = receipt;
-        slot.snapshot = false;
+        *slot = Submission {
+            command: Some(command),
+            receipt,
+            snapshot: false,
+        };
         Ok(slot.sequence())
     }
 }
