@@ -310,36 +310,30 @@ fn run(args: &RunArgs) -> Result<(), String> {
                 capacity: plan.capacity,
                 cores: cores_for(topology.threads(), &cores),
             };
-            for peer in &peers {
-                progress.set_message(format!(
-                    "{} batch {batch}: {}",
-                    topology.name(),
-                    peer.name()
-                ));
-                let mut rates = Vec::new();
-                let mut unsupported = None;
-                for repetition in 0..runs_per_figure {
+            let label = format!("{} batch {batch}", topology.name());
+            let figures = interleaved(
+                peers.len(),
+                plan.repetitions,
+                &label,
+                &progress,
+                |index, warm_up| {
+                    let peer = &peers[index];
                     let mut run_config = config.clone();
-                    if repetition == 0 {
+                    if warm_up {
                         run_config.per_producer = (config.per_producer / 4).max(1);
-                        // warm-up
                     }
                     match peer.throughput(topology, &run_config) {
                         Ok(run) => {
                             peers::verify(peer.name(), topology, &run_config, &run.checksums)?;
-                            if repetition > 0 {
-                                let events = run_config.per_producer * topology.producers() as u64;
-                                rates.push(events as f64 / run.elapsed.as_secs_f64());
-                            }
+                            let events = run_config.per_producer * topology.producers() as u64;
+                            Ok(Attempt::Rate(events as f64 / run.elapsed.as_secs_f64()))
                         }
-                        Err(reason) => {
-                            unsupported = Some(reason.0.to_owned());
-                            progress.inc(runs_per_figure - repetition);
-                            break;
-                        }
+                        Err(reason) => Ok(Attempt::Unsupported(reason.0.to_owned())),
                     }
-                    progress.inc(1);
-                }
+                },
+                |index| peers[index].name(),
+            )?;
+            for (peer, Figures { rates, unsupported }) in peers.iter().zip(figures) {
                 rows.push(Row {
                     scenario: topology.name().to_owned(),
                     peer: peer.name().to_owned(),
@@ -487,12 +481,14 @@ fn run_endtoend(
         ("engine_2p_recorded", Durability::Recorded),
         ("engine_2p_synced", Durability::Synced),
     ] {
-        for bus in &buses {
-            progress.set_message(format!("{scenario}: {}", bus.name()));
-            let mut rates = Vec::new();
-            let mut unsupported = None;
-            for repetition in 0..=plan.repetitions {
-                let per_producer = if repetition == 0 {
+        let figures = interleaved(
+            buses.len(),
+            plan.repetitions,
+            scenario,
+            progress,
+            |index, warm_up| {
+                let bus = &buses[index];
+                let per_producer = if warm_up {
                     (plan.engine_commands / 4).max(1)
                 } else {
                     plan.engine_commands
@@ -500,19 +496,15 @@ fn run_endtoend(
                 match bus.throughput(ENGINE_PRODUCERS, per_producer, durability) {
                     Ok(run) => {
                         endtoend::verify(bus.name(), ENGINE_PRODUCERS, per_producer, &run)?;
-                        if repetition > 0 {
-                            let commands = per_producer * ENGINE_PRODUCERS as u64;
-                            rates.push(commands as f64 / run.elapsed.as_secs_f64());
-                        }
+                        let commands = per_producer * ENGINE_PRODUCERS as u64;
+                        Ok(Attempt::Rate(commands as f64 / run.elapsed.as_secs_f64()))
                     }
-                    Err(reason) => {
-                        unsupported = Some(reason);
-                        progress.inc((plan.repetitions + 1 - repetition) as u64);
-                        break;
-                    }
+                    Err(reason) => Ok(Attempt::Unsupported(reason)),
                 }
-                progress.inc(1);
-            }
+            },
+            |index| buses[index].name(),
+        )?;
+        for (bus, Figures { rates, unsupported }) in buses.iter().zip(figures) {
             rows.push(Row {
                 scenario: scenario.to_owned(),
                 peer: bus.name().to_owned(),
@@ -554,6 +546,66 @@ fn run_endtoend(
         }
     }
     Ok(())
+}
+
+/// One peer's throughput figures from [`interleaved`].
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Figures {
+    /// Rate of each measured run, in the order run (warm-ups left out).
+    rates: Vec<f64>,
+    /// Why the peer cannot run the scenario, when it cannot.
+    unsupported: Option<String>,
+}
+
+/// What one throughput run gave.
+enum Attempt {
+    /// Events (or commands) per second.
+    Rate(f64),
+    /// The peer cannot run this scenario, and why.
+    Unsupported(String),
+}
+
+/// Throughput figures for `peers` peers: a warm-up run of each, then `repetitions`
+/// rounds of one run of each, the order rotating every round. Interleaving matters
+/// on shared and virtual machines, whose speed can change several-fold between one
+/// minute and the next (a neighbour's load, vCPUs moved to other host cores): run
+/// back to back, each peer would be measured in its own weather; interleaved, a
+/// change hits every peer alike and the ratios hold.
+///
+/// `run(peer, warm_up)` measures one run (an `Err` stops the suite: a peer failed its
+/// check). A peer that cannot run the scenario is not asked again.
+fn interleaved(
+    peers: usize,
+    repetitions: usize,
+    label: &str,
+    progress: &ProgressBar,
+    mut run: impl FnMut(usize, bool) -> Result<Attempt, String>,
+    name: impl Fn(usize) -> &'static str,
+) -> Result<Vec<Figures>, String> {
+    let mut figures = vec![Figures::default(); peers];
+    for round in 0..=repetitions {
+        for turn in 0..peers {
+            let index = (turn + round) % peers;
+            let Figures { rates, unsupported } = &mut figures[index];
+            if unsupported.is_some() {
+                continue;
+            }
+            progress.set_message(format!(
+                "{label}: {} (round {round}/{repetitions})",
+                name(index)
+            ));
+            match run(index, round == 0)? {
+                Attempt::Rate(rate) if round > 0 => rates.push(rate),
+                Attempt::Rate(_) => {}
+                Attempt::Unsupported(reason) => {
+                    *unsupported = Some(reason);
+                    progress.inc((repetitions - round) as u64);
+                }
+            }
+            progress.inc(1);
+        }
+    }
+    Ok(figures)
 }
 
 fn latency_row(
@@ -604,5 +656,84 @@ fn suite_name(suite: Suite) -> &'static str {
     match suite {
         Suite::Quick => "quick",
         Suite::Full => "full",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{interleaved, Attempt, Figures};
+    use indicatif::ProgressBar;
+
+    #[test]
+    fn interleaved_rounds_rotate_and_leave_warm_ups_and_refusals_out() {
+        let mut order = Vec::new();
+        let mut calls = 0.0;
+        let figures = interleaved(
+            3,
+            2,
+            "test",
+            &ProgressBar::hidden(),
+            |peer, warm_up| {
+                order.push((peer, warm_up));
+                calls += 1.0;
+                Ok(if peer == 2 {
+                    Attempt::Unsupported("no".to_owned())
+                } else {
+                    Attempt::Rate(calls)
+                })
+            },
+            |_| "peer",
+        )
+        .unwrap();
+        // Warm-ups first, then each round starts one peer later; the refusing peer
+        // is asked once.
+        assert_eq!(
+            order,
+            [
+                (0, true),
+                (1, true),
+                (2, true),
+                (1, false),
+                (0, false),
+                (0, false),
+                (1, false),
+            ]
+        );
+        assert_eq!(
+            figures,
+            [
+                Figures {
+                    rates: vec![5.0, 6.0],
+                    unsupported: None
+                },
+                Figures {
+                    rates: vec![4.0, 7.0],
+                    unsupported: None
+                },
+                Figures {
+                    rates: vec![],
+                    unsupported: Some("no".to_owned())
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn interleaved_stops_at_a_failed_check() {
+        let result = interleaved(
+            2,
+            3,
+            "test",
+            &ProgressBar::hidden(),
+            |peer, _| {
+                if peer == 1 {
+                    Err("peer 1 lost events".to_owned())
+                } else {
+                    Ok(Attempt::Rate(1.0))
+                }
+            },
+            |_| "peer",
+        );
+        assert_eq!(result, Err("peer 1 lost events".to_owned()));
     }
 }

@@ -240,7 +240,7 @@ impl Summary {
             "Machine: {}, {} cores, {}, {}, commit {}.\n",
             m.cpu, m.cores, m.kernel, m.rustc, m.commit
         );
-        let _ = writeln!(md, "Throughput: median of {} repetitions after a warm-up. Latency in the units shown (ns, µs, ms).\n", self.repetitions);
+        let _ = writeln!(md, "Throughput: median of {} repetitions after a warm-up, the peers' runs interleaved round by round. Latency in the units shown (ns, µs, ms).\n", self.repetitions);
         for note in &self.notes {
             let _ = writeln!(md, "- {note}");
         }

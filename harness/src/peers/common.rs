@@ -5,13 +5,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
 
 use crate::event::{Checksum, Event};
 
 /// A consumer's checksum, published at each end of batch and read after the run.
+///
+/// Alone on its cache line(s): the consumer stores it after every batch, and a
+/// small allocation of the producer's (its handle, its thread's closure) may land
+/// next to it; sharing a line with the producer's hot loop would slow each peer
+/// by however the allocator happened to place things.
 #[derive(Debug, Default)]
-pub struct SharedChecksum {
+pub struct SharedChecksum(CachePadded<Counts>);
+
+#[derive(Debug, Default)]
+struct Counts {
     count: AtomicU64,
     sum: AtomicU64,
 }
@@ -19,15 +28,15 @@ pub struct SharedChecksum {
 impl SharedChecksum {
     /// Relaxed: read only after the consumer's thread was joined.
     pub fn store(&self, checksum: Checksum) {
-        self.count.store(checksum.count, Ordering::Relaxed);
-        self.sum.store(checksum.sum, Ordering::Relaxed);
+        self.0.count.store(checksum.count, Ordering::Relaxed);
+        self.0.sum.store(checksum.sum, Ordering::Relaxed);
     }
 
     /// The last stored checksum.
     pub fn load(&self) -> Checksum {
         Checksum {
-            count: self.count.load(Ordering::Relaxed),
-            sum: self.sum.load(Ordering::Relaxed),
+            count: self.0.count.load(Ordering::Relaxed),
+            sum: self.0.sum.load(Ordering::Relaxed),
         }
     }
 }

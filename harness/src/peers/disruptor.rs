@@ -103,13 +103,15 @@ macro_rules! build {
 /// Publishes from one pinned thread. Dropping the producer at the end shuts the
 /// consumers down once they are done, and the scope waits for that.
 fn drive_single<P: Producer<Event> + Send>(
-    mut producer: P,
+    producer: P,
     config: &RunConfig,
     _producers: usize,
     timing: &Timing,
 ) {
     std::thread::scope(|scope| {
         scope.spawn(|| {
+            // On the publishing thread's own stack, as in every peer.
+            let mut producer = producer;
             pin(config.core(0));
             timing.started();
             publish_all(&mut producer, config);
@@ -130,9 +132,10 @@ fn drive_multi<B>(
     let start = Barrier::new(producers);
     std::thread::scope(|scope| {
         for index in 0..producers {
-            let mut producer = producer.clone();
+            let producer = producer.clone();
             let start = &start;
             scope.spawn(move || {
+                let mut producer = producer;
                 pin(config.core(index));
                 start.wait();
                 timing.started();

@@ -99,9 +99,12 @@ impl Peer for Seqlane {
         }
         // One producer gets the single-producer sequencer, as it would in a service.
         let ring = if producers == 1 {
-            let (mut producer, ring) = builder.build_single_producer().expect("start the ring");
+            let (producer, ring) = builder.build_single_producer().expect("start the ring");
             std::thread::scope(|scope| {
                 scope.spawn(|| {
+                    // On the publishing thread's own stack, as in every peer: the
+                    // compiler may then keep its claim counter in a register.
+                    let mut producer = producer;
                     pin(config.core(0));
                     timing.started();
                     publish!(producer, config);
@@ -117,6 +120,7 @@ impl Peer for Seqlane {
                     let producer = producer.clone();
                     let (start, timing) = (&start, &timing);
                     scope.spawn(move || {
+                        let producer = producer;
                         pin(config.core(index));
                         start.wait();
                         timing.started();
