@@ -682,3 +682,120 @@ fn a_damaged_snapshot_is_skipped_with_its_reason() {
     assert!(engine.recovery().skipped_snapshots[0].contains("checksum"));
     assert_eq!(engine.shutdown().unwrap().state.balances.len(), 1);
 }
+
+/// Mounts a tmpfs of `size` on a fresh directory, or says why it cannot (not root,
+/// no `mount`) and returns `None`. Unmounted on drop.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match mounted {
+            Ok(output) if output.status.success() => Some(Tmpfs(dir)),
+            Ok(output) => {
+                eprintln!(
+                    "skipped: cannot mount a tmpfs here ({}); run as root to test a full disk",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
+                None
+            }
+            Err(error) => {
+                eprintln!("skipped: no mount command ({error})");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A disk that fills up stops the engine with the journal's error (waiting
+/// receipts and the gateway say so, shutdown returns it), and nothing reported
+/// durable is lost: the journal, moved to a roomier disk, restarts with every
+/// command acknowledged as durable.
+#[test]
+fn a_full_disk_stops_the_engine_and_keeps_every_durable_command() {
+    let Some(disk) = Tmpfs::mount("256k") else {
+        return;
+    };
+    let dir = disk.path().join("engine");
+    let mut builder = EngineBuilder::new(&dir, Bank::default()).journal_options(
+        JournalOptions::default()
+            .segment_size(64 << 10)
+            .sync(SyncPolicy::EveryBatch),
+    );
+    let ledger = builder.add_projection("ledger", Ledger::default());
+    let engine = builder.start().unwrap();
+    let gateway = engine.gateway();
+    accepted(&gateway, Op::Open(1), Until::Durable);
+    let (mut submitted, mut durable) = (0, 0);
+    let reason = loop {
+        let receipt = match gateway.submit(Op::Deposit(1, 1)) {
+            Ok(receipt) => receipt,
+            Err(error) => panic!("the gateway closed before a receipt said why: {error:?}"),
+        };
+        submitted += 1;
+        match receipt.wait(Until::Durable) {
+            Ok(outcome) => {
+                assert!(outcome.is_ok(), "{outcome:?}");
+                durable += 1;
+            }
+            Err(WaitError::Stopped(reason)) => break reason,
+            Err(other) => panic!("{other:?}"),
+        }
+        assert!(submitted < 100_000, "a 256 KiB disk never filled");
+    };
+    assert!(reason.contains("is the disk full?"), "{reason}");
+    assert!(durable > 100, "{durable}");
+    // Closed now, with the command given back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gateway.try_submit(Op::Deposit(1, 1)).is_ok() {
+        assert!(Instant::now() < deadline, "the gateway never closed");
+        std::thread::yield_now();
+    }
+    match engine.shutdown() {
+        Err(EngineError::Journal(error)) => {
+            assert!(error.to_string().contains("is the disk full?"), "{error}")
+        }
+        other => panic!("expected the journal's error, got {other:?}"),
+    }
+    // The projection never saw more than the journal holds.
+    assert!(ledger.get().deposited <= submitted);
+
+    let moved = tempfile::tempdir().unwrap();
+    copy_dir(&dir, moved.path());
+    let (engine, ledger) = start(moved.path());
+    let balance = engine.shutdown().unwrap().state.balances[&1];
+    assert!(
+        (durable..=submitted).contains(&balance),
+        "{durable} deposits were durable and {submitted} submitted, {balance} recovered"
+    );
+    assert_eq!(ledger.get().deposited, balance);
+}
