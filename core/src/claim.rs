@@ -79,7 +79,7 @@ impl<T> Drop for Claim<'_, T> {
         // SAFETY: `slot` is not used again; the write access must end before the
         // slot is published to the stages.
         unsafe { ManuallyDrop::drop(&mut self.slot) };
-        self.shared.sequencer.publish(self.sequence, self.sequence);
+        self.shared.publish(self.sequence, self.sequence);
         self.shared.waiter.notify();
     }
 }
@@ -93,8 +93,8 @@ impl<T> std::fmt::Debug for Claim<'_, T> {
 }
 
 /// A run of claimed slots `first..=last`, published together when the guard is
-/// dropped or [`publish`](BatchClaim::publish)ed (with one store on a
-/// single-producer ring). The same caveats as [`Claim`] apply to every slot.
+/// dropped or [`publish`](BatchClaim::publish)ed (by one mark on a single-producer
+/// ring, whatever its length). The same caveats as [`Claim`] apply to every slot.
 #[must_use = "a batch is published when dropped; write its slots first"]
 pub struct BatchClaim<'a, T> {
     shared: &'a Shared<T>,
@@ -174,7 +174,7 @@ impl<T> Drop for BatchClaim<'_, T> {
     fn drop(&mut self) {
         #[cfg(loom)]
         self.slots.clear();
-        self.shared.sequencer.publish(self.first, self.last);
+        self.shared.publish(self.first, self.last);
         self.shared.waiter.notify();
     }
 }

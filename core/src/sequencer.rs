@@ -5,7 +5,8 @@
 //! claim sequence `s` only after every gating stage has released `s - capacity`.
 //!
 //! - [`single`]: one producer handle; claiming is a plain add on a field the handle
-//!   owns, publishing one Release store of the cursor.
+//!   owns, publishing one Release store of a mark at the run's first slot (what
+//!   stages poll, see `Slots::mark_published`) and one of the cursor.
 //! - [`multi`]: any number of handles; claiming is one atomic add on a shared counter,
 //!   publishing marks each slot available, so stages never read a hole left by a
 //!   slower producer.
@@ -22,16 +23,6 @@ pub(crate) enum Sequencer {
 }
 
 impl Sequencer {
-    /// Makes the claimed sequences `first..=last` visible to the stages. Their slots
-    /// must be fully written.
-    #[inline]
-    pub(crate) fn publish(&self, first: i64, last: i64) {
-        match self {
-            Sequencer::Single(cursor) => cursor.publish(last),
-            Sequencer::Multi(cursor) => cursor.publish(first, last),
-        }
-    }
-
     /// The highest `s >= next - 1` such that every sequence in `next..=s` is
     /// published (so `next - 1` when `next` is not).
     #[inline]
