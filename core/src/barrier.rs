@@ -29,7 +29,7 @@ impl Barrier {
     #[inline]
     fn available<T>(&self, shared: &Shared<T>, next: i64) -> i64 {
         match self {
-            Barrier::Producers => shared.published_from(next),
+            Barrier::Producers => shared.sequencer.published_from(next),
             // Acquire (in `Sequence::get`): pairs with the Release of each upstream
             // stage's progress, which came after that stage acquired the slots'
             // publication, so the slots are visible here too.

@@ -79,7 +79,7 @@ impl<T> Drop for Claim<'_, T> {
         // SAFETY: `slot` is not used again; the write access must end before the
         // slot is published to the stages.
         unsafe { ManuallyDrop::drop(&mut self.slot) };
-        self.shared.publish(self.sequence, self.sequence);
+        self.shared.sequencer.publish(self.sequence, self.sequence);
         self.shared.waiter.notify();
     }
 }
@@ -174,7 +174,7 @@ impl<T> Drop for BatchClaim<'_, T> {
     fn drop(&mut self) {
         #[cfg(loom)]
         self.slots.clear();
-        self.shared.publish(self.first, self.last);
+        self.shared.sequencer.publish(self.first, self.last);
         self.shared.waiter.notify();
     }
 }

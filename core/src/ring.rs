@@ -158,7 +158,8 @@ impl<T: Send + Sync + 'static> RingBuilder<T> {
     ///
     /// If no stage was added: nothing would ever free a slot.
     pub fn build_single_producer(self) -> io::Result<(Producer<T>, Ring<T>)> {
-        let (shared, stages) = self.into_shared(Sequencer::Single(SingleCursor::new()));
+        let capacity = self.slots.capacity();
+        let (shared, stages) = self.into_shared(Sequencer::Single(SingleCursor::new(capacity)));
         let producer = Producer::new(Arc::clone(&shared));
         Ok((producer, Ring::start(shared, stages)?))
     }

@@ -6,7 +6,7 @@
 //!
 //! - [`single`]: one producer handle; claiming is a plain add on a field the handle
 //!   owns, publishing one Release store of a mark at the run's first slot (what
-//!   stages poll, see `Slots::mark_published`) and one of the cursor.
+//!   stages poll) and one of the cursor.
 //! - [`multi`]: any number of handles; claiming is one atomic add on a shared counter,
 //!   publishing marks each slot available, so stages never read a hole left by a
 //!   slower producer.
@@ -23,8 +23,29 @@ pub(crate) enum Sequencer {
 }
 
 impl Sequencer {
+    /// Makes the claimed sequences `first..=last` visible to the stages. Their slots
+    /// must be fully written.
+    #[inline]
+    pub(crate) fn publish(&self, first: i64, last: i64) {
+        match self {
+            Sequencer::Single(cursor) => cursor.publish(first, last),
+            Sequencer::Multi(cursor) => cursor.publish(first, last),
+        }
+    }
+
+    /// For a stage that runs first and consumes whole published runs: the highest
+    /// `s >= next - 1` such that every sequence in `next..=s` is published.
+    #[inline]
+    pub(crate) fn published_from(&self, next: i64) -> i64 {
+        match self {
+            Sequencer::Single(cursor) => cursor.published_from(next),
+            Sequencer::Multi(cursor) => cursor.highest_published(next),
+        }
+    }
+
     /// The highest `s >= next - 1` such that every sequence in `next..=s` is
-    /// published (so `next - 1` when `next` is not).
+    /// published (so `next - 1` when `next` is not), for any `next`: off the hot
+    /// path (counting unprocessed events).
     #[inline]
     pub(crate) fn highest_published(&self, next: i64) -> i64 {
         match self {

@@ -36,31 +36,6 @@ impl<T> Shared<T> {
         self.slots.capacity() as i64
     }
 
-    /// Makes the claimed sequences `first..=last` visible to the stages. Their slots
-    /// must be fully written.
-    #[inline]
-    pub(crate) fn publish(&self, first: i64, last: i64) {
-        match &self.sequencer {
-            Sequencer::Single(cursor) => {
-                // The mark is what stages poll (see `published_from`); the cursor
-                // is read only off the hot path (counting unprocessed events).
-                self.slots.mark_published(first, last);
-                cursor.publish(last);
-            }
-            Sequencer::Multi(cursor) => cursor.publish(first, last),
-        }
-    }
-
-    /// For a stage that runs first: the highest `s >= next - 1` such that every
-    /// sequence of `next..=s` is published (so `next - 1` when `next` is not).
-    #[inline]
-    pub(crate) fn published_from(&self, next: i64) -> i64 {
-        match &self.sequencer {
-            Sequencer::Single(_) => self.slots.published_from(next),
-            Sequencer::Multi(cursor) => cursor.highest_published(next),
-        }
-    }
-
     /// The sequence every gating stage has processed.
     #[inline]
     pub(crate) fn gating_minimum(&self) -> i64 {

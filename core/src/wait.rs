@@ -89,7 +89,7 @@ impl Default for WaitStrategy {
 
 /// Polls spent spinning before [`WaitStrategy::Yielding`] starts to yield.
 const YIELDING_SPINS: u32 = 100;
-/// [`WaitStrategy::Backoff`]'s first sleep, and its longest.
+/// [`WaitStrategy::Backoff`]'s first sleep.
 ///
 /// The first naps are short so that a stage of an oversubscribed pipeline, which
 /// runs dry often and briefly, is back soon. On the 2-core VM, with 4 unpinned
@@ -98,6 +98,7 @@ const YIELDING_SPINS: u32 = 100;
 /// multicast at batch 1 (three harness runs each). It costs nothing idle, where the
 /// longest nap is what counts.
 const FIRST_SLEEP: Duration = Duration::from_micros(5);
+/// [`WaitStrategy::Backoff`]'s longest sleep: what an idle thread costs.
 const LONGEST_SLEEP: Duration = Duration::from_micros(200);
 
 /// A wait strategy together with the queue its parked threads sleep on.
