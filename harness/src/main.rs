@@ -452,19 +452,23 @@ fn run(args: &RunArgs) -> Result<(), String> {
 /// Producers in the end-to-end throughput runs.
 const ENGINE_PRODUCERS: usize = 2;
 
-fn endtoend_buses(plan: &Plan) -> [Box<dyn Bus>; 2] {
+fn endtoend_buses(plan: &Plan) -> [Box<dyn Bus>; 3] {
     [
         Box::new(endtoend::SeqlaneBus {
             capacity: plan.capacity,
         }),
         Box::new(endtoend::LockBus),
+        Box::new(endtoend::HandoffFloor {
+            capacity: plan.capacity,
+        }),
     ]
 }
 
 fn endtoend_steps(plan: &Plan) -> u64 {
-    let buses = endtoend_buses(plan).len() as u64;
-    2 * buses * (plan.repetitions as u64 + 1)
-        + (plan.engine_rates.len() * Level::ALL.len()) as u64 * buses
+    let buses = endtoend_buses(plan);
+    let timed = buses.iter().filter(|bus| bus.measures_latency()).count() as u64;
+    2 * buses.len() as u64 * (plan.repetitions as u64 + 1)
+        + (plan.engine_rates.len() * Level::ALL.len()) as u64 * timed
 }
 
 /// The engine end to end: throughput with events recorded (journaled to the page
@@ -520,7 +524,7 @@ fn run_endtoend(
     for &rate in &plan.engine_rates {
         for level in Level::ALL {
             let scenario = format!("engine_{}_{}", level.name(), rate_name(rate));
-            for bus in &buses {
+            for bus in buses.iter().filter(|bus| bus.measures_latency()) {
                 progress.set_message(format!("{scenario}: {}", bus.name()));
                 let (ops_per_sec, latency_ns, unsupported) =
                     match bus.latency(rate, plan.engine_latency_commands, level) {
