@@ -394,6 +394,12 @@ impl<A: Aggregate> EngineBuilder<A, Postcard> {
 
 impl<A: Aggregate, C> EngineBuilder<A, C> {
     /// Encodes events with `codec` instead.
+    ///
+    /// The business-logic thread encodes a command's events after `decide` and
+    /// before `apply`: a command whose events the codec refuses, or that encode to
+    /// more than a journal record holds, is rejected with
+    /// [`Rejection::Unrecordable`](crate::Rejection::Unrecordable) and changes
+    /// nothing; the engine goes on.
     pub fn codec<D: Codec<A::Event>>(self, codec: D) -> EngineBuilder<A, D> {
         EngineBuilder {
             dir: self.dir,
@@ -531,6 +537,7 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
             &names,
         )?;
         let record_base = journal.next_sequence();
+        let max_payload = journal.options().max_payload_len();
         let base = record_base as i64;
         let engine = Arc::new(EngineShared {
             progress: Progress::new(
@@ -553,12 +560,8 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
         let mut output =
             RingBuilder::new(self.output_capacity, Entry::empty).wait_strategy(self.wait);
         let journaler = output.add_stage(
-            Stage::new(journaler::Journaler::new(
-                journal,
-                self.codec,
-                Arc::clone(&engine),
-            ))
-            .name("seqlane-journal"),
+            Stage::new(journaler::Journaler::new(journal, Arc::clone(&engine)))
+                .name("seqlane-journal"),
         );
         let groups: Vec<Vec<_>> = if self.share_projection_thread {
             vec![runners]
@@ -585,7 +588,14 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
         }
         let (records, output) = output.build_single_producer().map_err(EngineError::Spawn)?;
 
-        let logic = Logic::new(model, Arc::clone(&engine), records, record_base, -1);
+        let logic = Logic::new(
+            model,
+            Arc::clone(&engine),
+            records,
+            (self.codec, max_payload),
+            record_base,
+            -1,
+        );
         let mut stage = Stage::new(logic).name("seqlane-logic");
         if let Some(core) = self.logic_core {
             stage = stage.pin_to_core(core);

@@ -11,7 +11,7 @@ use seqlane::{
     Command, CommandId, Engine, EngineBuilder, EngineError, ReadModel, Rejection, TrySubmitError,
     Until, WaitError,
 };
-use seqlane_journal::{JournalOptions, SyncPolicy};
+use seqlane_journal::{Codec, JournalError, JournalOptions, Postcard, SyncPolicy};
 
 fn builder(dir: &std::path::Path) -> EngineBuilder<Bank> {
     EngineBuilder::new(dir, Bank::default())
@@ -223,6 +223,71 @@ fn a_panic_in_decide_rejects_that_command_and_the_engine_goes_on() {
     assert!(opened.is_ok());
     assert_eq!(engine.metrics().rejected, 1);
     engine.shutdown().unwrap();
+}
+
+/// Postcard, except that a deposit of [`HUGE`] encodes to more than a 1 MiB
+/// segment holds and one of [`UNENCODABLE`] has no encoding.
+struct Picky;
+
+const HUGE: i64 = 1 << 40;
+const UNENCODABLE: i64 = 13;
+
+impl Codec<Event> for Picky {
+    fn encode(&self, event: &Event, out: &mut Vec<u8>) -> Result<(), JournalError> {
+        match event {
+            Event::Deposited(_, HUGE) => {
+                out.resize(out.len() + (2 << 20), 7);
+                Ok(())
+            }
+            Event::Deposited(_, UNENCODABLE) => {
+                Err(JournalError::Codec("13 has no encoding".into()))
+            }
+            _ => Postcard.encode(event, out),
+        }
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<Event, JournalError> {
+        Postcard.decode(bytes)
+    }
+}
+
+#[test]
+fn a_command_whose_events_cannot_be_journaled_is_rejected_and_the_engine_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut builder = builder(dir.path()).codec(Picky);
+        let ledger = builder.add_projection("ledger", Ledger::default());
+        (builder.start().unwrap(), ledger)
+    };
+    let (engine, ledger) = start();
+    let gateway = engine.gateway();
+    let wait = |op: Op, until: Until| gateway.submit(op).unwrap().wait(until).unwrap();
+    assert!(wait(Op::Open(1), Until::Durable).is_ok());
+    for (amount, says) in [
+        (HUGE, "takes 2097152 bytes; a journal record holds at most"),
+        (UNENCODABLE, "13 has no encoding"),
+    ] {
+        match wait(Op::Deposit(1, amount), Until::Processed) {
+            Err(Rejection::Unrecordable(reason)) => {
+                assert!(reason.contains(says), "{reason}");
+                assert!(reason.starts_with("record 1 of 1"), "{reason}");
+            }
+            other => panic!("deposit of {amount}: {other:?}"),
+        }
+    }
+    assert!(wait(Op::Deposit(1, 5), Until::Visible(ledger.id())).is_ok());
+    assert_eq!(
+        ledger.get().balances[&1],
+        5,
+        "nothing of the rejected applied"
+    );
+    assert_eq!(engine.metrics().rejected, 2);
+    drop(gateway);
+    assert_eq!(engine.shutdown().unwrap().state.balances[&1], 5);
+    let (engine, ledger) = start();
+    assert_eq!(engine.recovery().commands, 2, "only the journaled commands");
+    assert_eq!(ledger.get().balances[&1], 5);
+    assert_eq!(engine.shutdown().unwrap().state.balances[&1], 5);
 }
 
 #[test]

@@ -80,6 +80,23 @@ impl JournalOptions {
     pub fn sync_policy(&self) -> SyncPolicy {
         self.sync
     }
+
+    /// The longest payload one record may have: a frame must fit in a segment
+    /// after its header. Longer ones get [`JournalError::RecordTooLarge`].
+    ///
+    /// ```
+    /// use seqlane_journal::JournalOptions;
+    ///
+    /// let options = JournalOptions::default().segment_size(4096);
+    /// assert_eq!(options.max_payload_len(), 4096 - 64 - 24);
+    /// ```
+    pub fn max_payload_len(&self) -> usize {
+        let room =
+            usize::try_from(self.segment_size - SEGMENT_HEADER_LEN as u64).unwrap_or(usize::MAX);
+        // Frames are padded to ALIGN, so the room (a multiple of it) bounds the
+        // padded frame, and the length field bounds the frame itself.
+        (room - FRAME_HEADER_LEN).min(u32::MAX as usize - FRAME_HEADER_LEN)
+    }
 }
 
 /// How far the writer has got, shared with in-process readers.
@@ -334,16 +351,13 @@ impl Journal {
 
     /// Writes one frame, rolling to a new segment first if it does not fit.
     fn write(&mut self, tag: u32, payload: &[u8]) -> Result<()> {
-        let size = frame_size(payload.len());
-        let segment_size = self.options.segment_size;
-        if size as u64 > segment_size - SEGMENT_HEADER_LEN as u64
-            || payload.len() > u32::MAX as usize - FRAME_HEADER_LEN
-        {
+        if payload.len() > self.options.max_payload_len() {
             return Err(JournalError::RecordTooLarge {
                 payload_len: payload.len(),
-                segment_size,
+                segment_size: self.options.segment_size,
             });
         }
+        let size = frame_size(payload.len());
         if self.offset + size > self.active.capacity() {
             self.roll()?;
         }

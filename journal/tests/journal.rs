@@ -275,6 +275,11 @@ fn a_record_larger_than_a_segment_is_refused() {
         0,
         "the journal stays usable"
     );
+    // The limit is exact: the longest payload fills a fresh segment to its end.
+    let longest = options().max_payload_len();
+    assert!(journal.append(0, &vec![1; longest + 1]).is_err());
+    assert_eq!(journal.append(0, &vec![1; longest]).unwrap(), 1);
+    assert_eq!(journal.segments().len(), 2);
 }
 
 #[test]

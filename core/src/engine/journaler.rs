@@ -4,17 +4,16 @@
 
 use std::time::Instant;
 
-use seqlane_journal::{Codec, Journal, JournalError, SyncPolicy};
+use seqlane_journal::{Journal, JournalError, SyncPolicy};
 
 use crate::engine::domain::Aggregate;
 use crate::engine::logic::Entry;
-use crate::engine::{record, snapshot, EngineShared, Failure, JOURNAL};
+use crate::engine::{snapshot, EngineShared, Failure, JOURNAL};
 use crate::stage::EventHandler;
 use crate::sync::Arc;
 
-pub(crate) struct Journaler<A: Aggregate, C> {
+pub(crate) struct Journaler<A: Aggregate> {
     journal: Journal,
-    codec: C,
     engine: Arc<EngineShared<A>>,
     /// The batch's payloads, back to back, and each record's tag and span.
     payloads: Vec<u8>,
@@ -24,11 +23,10 @@ pub(crate) struct Journaler<A: Aggregate, C> {
     sync_due: Option<Instant>,
 }
 
-impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> Journaler<A, C> {
-    pub(crate) fn new(journal: Journal, codec: C, engine: Arc<EngineShared<A>>) -> Self {
+impl<A: Aggregate> Journaler<A> {
+    pub(crate) fn new(journal: Journal, engine: Arc<EngineShared<A>>) -> Self {
         Self {
             journal,
-            codec,
             engine,
             payloads: Vec::new(),
             records: Vec::new(),
@@ -140,27 +138,17 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> Journaler<A, C> {
     }
 }
 
-impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EventHandler<Entry<A::Event>>
-    for Journaler<A, C>
-{
+impl<A: Aggregate> EventHandler<Entry<A::Event>> for Journaler<A> {
     fn on_event(&mut self, entry: &Entry<A::Event>, sequence: i64, end_of_batch: bool) {
         debug_assert_eq!(
             self.journal.next_sequence() + self.records.len() as u64,
             self.engine.record_base + sequence as u64,
             "output slot and journal sequence out of step"
         );
+        // Encoded (and checked to fit) by the logic.
         let start = self.payloads.len();
-        match record::encode(
-            &self.codec,
-            entry.event.as_ref(),
-            entry.id,
-            entry.first,
-            entry.last,
-            &mut self.payloads,
-        ) {
-            Ok(tag) => self.records.push((tag, start..self.payloads.len())),
-            Err(error) => self.fail(error),
-        }
+        self.payloads.extend_from_slice(&entry.payload);
+        self.records.push((entry.tag, start..self.payloads.len()));
         if end_of_batch {
             if let Err(error) = self.flush() {
                 self.fail(error);
@@ -192,7 +180,7 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EventHandler<Entry<A::Ev
     }
 }
 
-impl<A: Aggregate, C> Drop for Journaler<A, C> {
+impl<A: Aggregate> Drop for Journaler<A> {
     fn drop(&mut self) {
         self.engine.progress.finish(JOURNAL);
     }

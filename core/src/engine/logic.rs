@@ -8,11 +8,13 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::engine::domain::{Aggregate, Command, CommandId};
 use crate::engine::receipt::{Accepted, Outcome, Rejection};
+use crate::engine::record;
 use crate::engine::snapshot::Saved;
 use crate::engine::{EngineShared, Failure, LOGIC};
 use crate::stage::{panic_message, EventHandler};
 use crate::sync::{lock, Arc};
 use crate::Producer;
+use seqlane_journal::Codec;
 
 /// An input slot: a command and whether its submitter holds a receipt. `None` is a
 /// void slot (a claim made after the engine closed), which the logic skips.
@@ -34,23 +36,22 @@ impl<C> Submission<C> {
 }
 
 /// An output slot: one journal record, an event or (for a command with an id and
-/// no events) a marker that records the id.
+/// no events) a marker that records the id, already encoded by the logic.
 pub(crate) struct Entry<E> {
+    /// For the projections.
     pub(crate) event: Option<E>,
-    pub(crate) id: Option<CommandId>,
-    /// The first and last records of their command: replay applies a command only
-    /// when it finds all of its records.
-    pub(crate) first: bool,
-    pub(crate) last: bool,
+    /// The record's tag and payload, as [`record::encode`] made them. The payload's
+    /// buffer is swapped with the logic's, not copied, and is reused lap after lap.
+    pub(crate) tag: u32,
+    pub(crate) payload: Vec<u8>,
 }
 
 impl<E> Entry<E> {
     pub(crate) fn empty() -> Self {
         Self {
             event: None,
-            id: None,
-            first: false,
-            last: false,
+            tag: 0,
+            payload: Vec::new(),
         }
     }
 }
@@ -71,9 +72,18 @@ pub(crate) struct Model<A> {
     pub(crate) ids: HashMap<CommandId, Remembered>,
 }
 
-pub(crate) struct Logic<A: Aggregate> {
+pub(crate) struct Logic<A: Aggregate, C> {
     /// `None` only once handed back in `drop`.
     model: Option<Model<A>>,
+    /// Encodes the records here, before `apply`, so that a command whose events
+    /// cannot be journaled is rejected instead of stopping the engine (and so that
+    /// the journaler, the busier thread, has less to do).
+    codec: C,
+    /// The journal's longest record payload.
+    max_payload: usize,
+    /// The current command's records: tag and payload (buffers reused; only the
+    /// first ones, as many as the command has records, are the current command's).
+    encoded: Vec<(u32, Vec<u8>)>,
     engine: Arc<EngineShared<A>>,
     output: Option<Producer<Entry<A::Event>>>,
     /// The journal sequence of the next record the logic emits.
@@ -87,16 +97,20 @@ pub(crate) struct Logic<A: Aggregate> {
     since_snapshot: u64,
 }
 
-impl<A: Aggregate> Logic<A> {
+impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
     pub(crate) fn new(
         model: Model<A>,
         engine: Arc<EngineShared<A>>,
         output: Producer<Entry<A::Event>>,
+        (codec, max_payload): (C, usize),
         next_record: u64,
         handled: i64,
     ) -> Self {
         Self {
             model: Some(model),
+            codec,
+            max_payload,
+            encoded: Vec::new(),
             engine,
             output: Some(output),
             next_record,
@@ -146,6 +160,17 @@ impl<A: Aggregate> Logic<A> {
                 limit,
             });
         }
+        if self.encoded.len() < records {
+            self.encoded.resize_with(records, || (0, Vec::new()));
+        }
+        encode(
+            &self.codec,
+            &self.events,
+            command.id,
+            (&mut self.encoded[..], records),
+            self.max_payload,
+        )
+        .map_err(Rejection::Unrecordable)?;
         // Apply before publishing: events whose `apply` panicked never reach the
         // journal, so a replay cannot trip on them.
         let applied = catch_unwind(AssertUnwindSafe(|| {
@@ -216,8 +241,8 @@ impl<A: Aggregate> Logic<A> {
         snapshots.post(saved, request, self.engine.projection_count());
     }
 
-    /// Hands the command's records to the journaler.
-    fn publish(&mut self, id: Option<CommandId>, count: usize) {
+    /// Hands the command's records (made by [`encode`]) to the journaler.
+    fn publish(&mut self, count: usize) {
         let output = self.output.as_mut().expect("present until drop");
         let mut claim = match output.claim_batch(count) {
             Ok(claim) => claim,
@@ -228,16 +253,17 @@ impl<A: Aggregate> Logic<A> {
             }
         };
         let mut events = self.events.drain(..);
-        for (index, (_, entry)) in claim.iter_mut().enumerate() {
+        for ((_, entry), (tag, payload)) in claim.iter_mut().zip(&mut self.encoded) {
             entry.event = events.next();
-            entry.id = id;
-            entry.first = index == 0;
-            entry.last = index + 1 == count;
+            entry.tag = *tag;
+            std::mem::swap(&mut entry.payload, payload);
         }
     }
 }
 
-impl<A: Aggregate> EventHandler<Submission<A::Command>> for Logic<A> {
+impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EventHandler<Submission<A::Command>>
+    for Logic<A, C>
+{
     fn on_event(&mut self, slot: &Submission<A::Command>, sequence: i64, end_of_batch: bool) {
         if let Some(command) = &slot.command {
             let outcome = self.decide(command, sequence);
@@ -274,7 +300,7 @@ impl<A: Aggregate> EventHandler<Submission<A::Command>> for Logic<A> {
             if to_publish > 0 {
                 metrics.events.add(self.events.len() as u64);
                 self.since_snapshot += self.events.len() as u64;
-                self.publish(command.id, to_publish);
+                self.publish(to_publish);
             }
         }
         if slot.snapshot
@@ -300,7 +326,40 @@ impl<A: Aggregate> EventHandler<Submission<A::Command>> for Logic<A> {
     }
 }
 
-impl<A: Aggregate> Drop for Logic<A> {
+/// Encodes a command's `records` journal records (its `events`, or one marker for
+/// an id without events) into the first `records` of `encoded`, which the caller
+/// made long enough; the error says why one cannot be journaled.
+fn encode<E, C: Codec<E>>(
+    codec: &C,
+    events: &[E],
+    id: Option<CommandId>,
+    (encoded, records): (&mut [(u32, Vec<u8>)], usize),
+    max_payload: usize,
+) -> Result<(), String> {
+    for (index, (tag, payload)) in encoded[..records].iter_mut().enumerate() {
+        payload.clear();
+        *tag = record::encode(
+            codec,
+            events.get(index),
+            id,
+            index == 0,
+            index + 1 == records,
+            payload,
+        )
+        .map_err(|error| format!("record {} of {records}: {error}", index + 1))?;
+        if payload.len() > max_payload {
+            return Err(format!(
+                "record {} of {records} takes {} bytes; a journal record holds at most \
+                 {max_payload} (see JournalOptions::segment_size)",
+                index + 1,
+                payload.len(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl<A: Aggregate, C> Drop for Logic<A, C> {
     fn drop(&mut self) {
         // After a panic mid-batch: the commands before it were handled.
         self.output = None;

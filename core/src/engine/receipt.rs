@@ -48,6 +48,11 @@ pub enum Rejection<R> {
         /// The most one command may produce.
         limit: usize,
     },
+    /// Its events cannot be journaled: the codec failed on one, or one encodes to
+    /// more than a journal record holds (see
+    /// [`JournalOptions::max_payload_len`](seqlane_journal::JournalOptions::max_payload_len)).
+    /// Nothing was applied; the engine went on.
+    Unrecordable(String),
 }
 
 impl<R: fmt::Display> fmt::Display for Rejection<R> {
@@ -64,6 +69,7 @@ impl<R: fmt::Display> fmt::Display for Rejection<R> {
                     "{events} events for one command, more than the limit of {limit}"
                 )
             }
+            Rejection::Unrecordable(reason) => write!(f, "cannot journal its events: {reason}"),
         }
     }
 }
