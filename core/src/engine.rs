@@ -592,7 +592,8 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
             model,
             Arc::clone(&engine),
             records,
-            (self.codec, max_payload),
+            self.codec,
+            max_payload,
             record_base,
             -1,
         );

@@ -102,7 +102,8 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         model: Model<A>,
         engine: Arc<EngineShared<A>>,
         output: Producer<Entry<A::Event>>,
-        (codec, max_payload): (C, usize),
+        codec: C,
+        max_payload: usize,
         next_record: u64,
         handled: i64,
     ) -> Self {
@@ -167,7 +168,7 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
             &self.codec,
             &self.events,
             command.id,
-            (&mut self.encoded[..], records),
+            &mut self.encoded[..records],
             self.max_payload,
         )
         .map_err(Rejection::Unrecordable)?;
@@ -326,30 +327,31 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EventHandler<Submission<
     }
 }
 
-/// Encodes a command's `records` journal records (its `events`, or one marker for
-/// an id without events) into the first `records` of `encoded`, which the caller
-/// made long enough; the error says why one cannot be journaled.
+/// Encodes a command's journal records (its `events`, or one marker for an id
+/// without events) into `records`, one per record; the error says why one cannot
+/// be journaled.
 fn encode<E, C: Codec<E>>(
     codec: &C,
     events: &[E],
     id: Option<CommandId>,
-    (encoded, records): (&mut [(u32, Vec<u8>)], usize),
+    records: &mut [(u32, Vec<u8>)],
     max_payload: usize,
 ) -> Result<(), String> {
-    for (index, (tag, payload)) in encoded[..records].iter_mut().enumerate() {
+    let count = records.len();
+    for (index, (tag, payload)) in records.iter_mut().enumerate() {
         payload.clear();
         *tag = record::encode(
             codec,
             events.get(index),
             id,
             index == 0,
-            index + 1 == records,
+            index + 1 == count,
             payload,
         )
-        .map_err(|error| format!("record {} of {records}: {error}", index + 1))?;
+        .map_err(|error| format!("record {} of {count}: {error}", index + 1))?;
         if payload.len() > max_payload {
             return Err(format!(
-                "record {} of {records} takes {} bytes; a journal record holds at most \
+                "record {} of {count} takes {} bytes; a journal record holds at most \
                  {max_payload} (see JournalOptions::segment_size)",
                 index + 1,
                 payload.len(),

@@ -1,10 +1,9 @@
 //! The single-producer sequencer: one [`Producer`] handle owns the claim counter.
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::error::{Halted, TryClaimError};
-use std::sync::atomic::Ordering;
-
 use crate::sequence::{Sequence, INITIAL};
 use crate::shared::Shared;
 use crate::sync::{Arc, AtomicI64};
