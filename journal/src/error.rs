@@ -72,10 +72,13 @@ pub enum JournalError {
         /// What was expected.
         reason: String,
     },
-    /// An invalid record with valid records after it: not a torn tail from a crash
-    /// but damage in the middle of the log. Nothing was truncated; restore the file
-    /// from a replica or backup, or inspect it with `seqlane-journal dump`.
-    #[error("{path} at offset {offset}: corrupt record ({reason}) followed by valid records; refusing to drop them")]
+    /// An invalid or missing record that a completed sync had covered (or, in a
+    /// version 1 segment, one with valid records after it): not a torn tail from a
+    /// crash but damage to the log. Nothing was truncated; restore the file from a
+    /// replica or backup, or look at it with `seqlane-journal inspect` and `dump`.
+    #[error(
+        "{path} at offset {offset}: corrupt record: {reason}; refusing to drop it or what follows"
+    )]
     CorruptRecord {
         /// The file.
         path: PathBuf,

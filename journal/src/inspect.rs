@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
-use crate::recovery;
+use crate::lock::LOCK_FILE;
+use crate::recovery::{self, Found};
 use crate::segment::{self, Segment};
 
 /// One segment as [`inspect`] found it.
@@ -21,8 +22,25 @@ pub struct SegmentSummary {
     pub capacity: u64,
     /// When it was created, in microseconds since the Unix epoch.
     pub created_unix_micros: u64,
-    /// Why the segment (or a record in it) is not valid, if it is not.
+    /// What is wrong with the segment or a record in it, or what the next open
+    /// does to it, if anything.
     pub problem: Option<String>,
+}
+
+/// The state of a journal as a whole.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Health {
+    /// Every record is valid and the log ends cleanly.
+    #[default]
+    Clean,
+    /// The log ends in a torn tail past the durable line: records that never fully
+    /// reached the disk. The next open (or `seqlane-journal repair`) cuts it; no
+    /// acknowledged record is lost. In a journal a writer has open, this is the
+    /// writer's work in flight.
+    TornTail,
+    /// Damage below the durable line, or a segment that cannot be read: open
+    /// refuses the journal.
+    Damaged,
 }
 
 /// What [`inspect`] found.
@@ -30,34 +48,60 @@ pub struct SegmentSummary {
 pub struct Inspection {
     /// Every segment, oldest first.
     pub segments: Vec<SegmentSummary>,
+    /// Every record before this sequence had been synced when the writer last
+    /// recorded a sync (0 if no sync was recorded).
+    pub durable_line: u64,
+    /// Clean, torn tail or damaged.
+    pub health: Health,
+    /// Whether a writer held the journal's lock while it was inspected: records
+    /// past the durable line may then still be being written.
+    pub live: bool,
 }
 
 impl Inspection {
     /// Whether every segment and every record is valid.
     pub fn is_valid(&self) -> bool {
-        self.segments
-            .iter()
-            .all(|segment| segment.problem.is_none())
+        self.health == Health::Clean
     }
 
     /// Valid records in all segments.
     pub fn records(&self) -> u64 {
         self.segments.iter().map(|segment| segment.records).sum()
     }
+
+    /// The first sequence held, if any segment could be read.
+    pub fn first_sequence(&self) -> Option<u64> {
+        self.segments.first().map(|segment| segment.base_sequence)
+    }
 }
 
 /// Scans every segment in `dir` read-only, checking every record, without taking the
-/// writer's lock. Problems (a damaged header, an invalid record, a gap between
-/// segments, a torn tail that the next open would truncate) are reported per
-/// segment rather than as errors, so a damaged journal can still be looked at.
+/// writer's lock, and judges it as the next open would (the rule is in
+/// [`format`](crate::format)). Problems are reported per segment rather than as
+/// errors, so a damaged journal can still be looked at.
+///
+/// A writer may be appending meanwhile: the durable line is read before the
+/// records, and records below it never change, so a live journal is never
+/// reported damaged for the writer's work in flight.
 ///
 /// # Errors
 ///
 /// Only when the directory cannot be listed.
 pub fn inspect(dir: impl AsRef<Path>) -> Result<Inspection> {
-    let listed = segment::list(dir.as_ref())?.segments;
-    let mut inspection = Inspection::default();
-    let mut expected_base: Option<u64> = None;
+    let dir = dir.as_ref();
+    let live = writer_holds_lock(dir);
+    let listed = segment::list(dir)?.segments;
+    let mut inspection = Inspection {
+        live,
+        ..Inspection::default()
+    };
+    for (_, path) in &listed {
+        if let Ok((_, Some(mark))) = segment::read_head(path) {
+            inspection.durable_line = inspection.durable_line.max(mark.next_sequence);
+        }
+    }
+    let line = inspection.durable_line;
+    let mut found: Vec<Found> = Vec::new();
     let count = listed.len();
     for (index, (base, path)) in listed.into_iter().enumerate() {
         let mut summary = SegmentSummary {
@@ -69,51 +113,98 @@ pub fn inspect(dir: impl AsRef<Path>) -> Result<Inspection> {
             created_unix_micros: 0,
             problem: None,
         };
-        match Segment::open(path, false, index + 1 == count) {
+        let opened = Segment::open(path.clone(), false, index + 1 == count)
+            .and_then(|segment| segment.check_name(base).map(|()| segment));
+        match opened {
             Err(error) => {
                 summary.problem = Some(error.to_string());
-                expected_base = None;
+                inspection.health = Health::Damaged;
+                inspection.segments.push(summary);
+                continue;
             }
             Ok(segment) => {
                 summary.capacity = segment.capacity() as u64;
                 summary.created_unix_micros = segment.header.created_unix_micros;
-                let scan = recovery::scan(&segment);
-                summary.records = scan.records;
-                summary.used_bytes = scan.end as u64;
-                let mut problems = Vec::new();
                 if (segment.capacity() as u64) < segment.header.capacity {
-                    problems.push(format!(
+                    summary.problem = Some(format!(
                         "file is {} bytes, its header says {}: cut short (the next open extends it)",
                         segment.capacity(),
                         segment.header.capacity
                     ));
                 }
-                if let Err(error) = segment.check_name(base) {
-                    problems.push(error.to_string());
-                }
-                if let Some(expected) = expected_base.filter(|&e| e != segment.header.base_sequence)
-                {
-                    problems.push(format!(
-                        "starts at sequence {}, but the previous segment ends before {expected}",
-                        segment.header.base_sequence
-                    ));
-                }
-                if let Some(problem) = scan.problem {
-                    let what = if problem.followed_by_valid {
-                        "followed by valid records"
-                    } else {
-                        "a torn tail; the next open truncates it if this is the last segment"
-                    };
-                    problems.push(format!(
-                        "invalid record at offset {} ({}): {what}",
-                        scan.end, problem.reason
-                    ));
-                }
-                summary.problem = (!problems.is_empty()).then(|| problems.join("; "));
-                expected_base = Some(scan.next_sequence);
+                let scan = recovery::scan(&segment, line);
+                summary.records = scan.records;
+                summary.used_bytes = scan.end as u64;
+                found.push(Found {
+                    path,
+                    base,
+                    marked: segment.header.has_sync_marks(),
+                    scan,
+                });
             }
         }
         inspection.segments.push(summary);
     }
+    if inspection.health == Health::Damaged {
+        return Ok(inspection);
+    }
+    let problem = |inspection: &mut Inspection, index: usize, text: String| {
+        let summary = &mut inspection.segments[index];
+        summary.problem = Some(match summary.problem.take() {
+            Some(before) => format!("{before}; {text}"),
+            None => text,
+        });
+    };
+    match recovery::judge(&found, line) {
+        Err(damage) => {
+            inspection.health = Health::Damaged;
+            let text = format!("damage at offset {}: {}", damage.offset, damage.reason);
+            problem(&mut inspection, damage.index, text);
+        }
+        Ok(verdict) => {
+            let torn = if live {
+                "past the durable line, being written (a writer has the journal open)"
+            } else {
+                "a torn tail past the durable line: the next open cuts it"
+            };
+            if let Some((offset, _, reason)) = &verdict.cut {
+                inspection.health = Health::TornTail;
+                let text = format!("invalid record at offset {offset} ({reason}): {torn}");
+                problem(&mut inspection, verdict.keep - 1, text);
+            }
+            for index in verdict.keep..found.len() {
+                inspection.health = Health::TornTail;
+                let text = format!(
+                    "lies wholly past the end of the log at sequence {}: {torn}",
+                    verdict.next_sequence
+                );
+                problem(&mut inspection, index, text);
+            }
+        }
+    }
     Ok(inspection)
+}
+
+/// Whether some process holds the writer's `flock` on `dir`'s lock file, read
+/// from `/proc/locks` so that looking does not take the lock (which would make a
+/// writer starting at that moment fail). `false` where that file cannot be read.
+fn writer_holds_lock(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(metadata) = std::fs::metadata(dir.join(LOCK_FILE)) else {
+        return false;
+    };
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+        return false;
+    };
+    // Lines read "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; the fifth field
+    // ends with the inode.
+    let inode = metadata.ino().to_string();
+    locks.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.get(1) == Some(&"FLOCK")
+            && fields
+                .get(5)
+                .and_then(|device_inode| device_inode.rsplit(':').next())
+                == Some(inode.as_str())
+    })
 }

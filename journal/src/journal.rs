@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{JournalError, Result};
-use crate::format::{frame_size, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::format::{frame_size, SyncMark, DATA_START, FRAME_HEADER_LEN};
 use crate::lock::DirLock;
 use crate::reader::Reader;
 use crate::recovery::{self, RecoveryReport, TornTail};
@@ -88,11 +88,10 @@ impl JournalOptions {
     /// use seqlane_journal::JournalOptions;
     ///
     /// let options = JournalOptions::default().segment_size(4096);
-    /// assert_eq!(options.max_payload_len(), 4096 - 64 - 24);
+    /// assert_eq!(options.max_payload_len(), 4096 - 128 - 24);
     /// ```
     pub fn max_payload_len(&self) -> usize {
-        let room =
-            usize::try_from(self.segment_size - SEGMENT_HEADER_LEN as u64).unwrap_or(usize::MAX);
+        let room = usize::try_from(self.segment_size - DATA_START as u64).unwrap_or(usize::MAX);
         // Frames are padded to ALIGN, so the room (a multiple of it) bounds the
         // padded frame, and the length field bounds the frame itself.
         (room - FRAME_HEADER_LEN).min(u32::MAX as usize - FRAME_HEADER_LEN)
@@ -142,6 +141,10 @@ pub struct Journal {
     offset: usize,
     /// First byte of the active segment not yet synced.
     unsynced_from: usize,
+    /// Generation of the last sync mark written to the active segment.
+    mark_generation: u64,
+    /// A sync mark is written to the active segment's header page but not synced.
+    mark_pending: bool,
     next_sequence: u64,
     first_sequence: u64,
     last_sync: Instant,
@@ -155,12 +158,19 @@ pub struct Journal {
 impl Journal {
     /// Opens (or creates) the journal in `dir`, recovering what is there.
     ///
+    /// Recovery checks every record, cuts a torn tail past the durable line (the
+    /// last completed sync, see [`format`](crate::format)) and reports it in
+    /// [`recovery_report`](Self::recovery_report). Unless the policy is
+    /// [`SyncPolicy::Never`], the records it keeps past the line are written back
+    /// and synced before `open` returns, so [`durable`](Self::durable) is true of
+    /// them.
+    ///
     /// # Errors
     ///
-    /// [`JournalError::Locked`] if another writer holds it; a corrupt segment or a
-    /// corrupt record followed by valid ones ([`JournalError::CorruptRecord`], naming
-    /// the file and offset); [`JournalError::Allocate`] when the first segment cannot
-    /// be preallocated; I/O errors.
+    /// [`JournalError::Locked`] if another writer holds it; a corrupt segment, or
+    /// damage to a record below the durable line ([`JournalError::CorruptRecord`],
+    /// naming the file and offset); [`JournalError::Allocate`] when the first
+    /// segment cannot be preallocated; I/O errors, among them a failed sync.
     pub fn open(dir: impl AsRef<Path>, options: JournalOptions) -> Result<Self> {
         let dir = dir.as_ref().to_owned();
         let started = Instant::now();
@@ -171,68 +181,106 @@ impl Journal {
             leftovers,
         } = segment::list(&dir)?;
         for leftover in &leftovers {
-            std::fs::remove_file(leftover)
-                .map_err(JournalError::io("journal::remove_leftover", leftover))?;
+            segment::remove(leftover, "journal::remove_leftover")?;
         }
 
-        let mut records = 0;
+        let recovery::Recovered {
+            found,
+            line,
+            verdict,
+        } = recovery::recover(&listed)?;
         let mut truncated = None;
-        let mut last: Option<(Segment, recovery::Scan)> = None;
-        let count = listed.len();
-        for (index, (base, path)) in listed.iter().enumerate() {
-            // Only the last segment is ever written again (its torn tail, then appends).
-            let last_one = index + 1 == count;
-            let segment = Segment::open(path.clone(), last_one, last_one)?;
-            segment.check_name(*base)?;
-            if let Some((_, previous)) = &last {
-                if segment.header.base_sequence != previous.next_sequence {
-                    return Err(JournalError::CorruptSegment {
-                        path: path.clone(),
-                        reason: format!(
-                            "starts at sequence {}, but the previous segment ends before {}",
-                            segment.header.base_sequence, previous.next_sequence
-                        ),
-                    });
-                }
+        let mut kept = listed;
+        let removed = kept.split_off(verdict.keep);
+        if let Some((offset, dirty_end, reason)) = &verdict.cut {
+            let path = &kept.last().expect("a cut lies in a kept segment").1;
+            Segment::open(path.clone(), true, true)?.zero(*offset, dirty_end - offset)?;
+            truncated = Some(TornTail {
+                path: path.clone(),
+                offset: *offset as u64,
+                bytes: (dirty_end - offset) as u64,
+                reason: reason.clone(),
+                removed_segments: Vec::new(),
+            });
+        }
+        if !removed.is_empty() {
+            for (_, path) in &removed {
+                segment::remove(path, "journal::remove_torn")?;
             }
-            let scan = recovery::scan(&segment);
-            records += scan.records;
-            if let Some(problem) = &scan.problem {
-                if problem.followed_by_valid || index + 1 < count {
-                    return Err(JournalError::CorruptRecord {
-                        path: path.clone(),
-                        offset: scan.end as u64,
-                        reason: problem.reason.clone(),
-                    });
-                }
-                let bytes = problem.dirty_end - scan.end;
-                segment.zero(scan.end, bytes)?;
-                truncated = Some(TornTail {
-                    path: path.clone(),
-                    offset: scan.end as u64,
-                    bytes: bytes as u64,
-                    reason: problem.reason.clone(),
-                });
+            segment::sync_dir(&dir)?;
+            let tail = truncated.get_or_insert_with(|| TornTail {
+                path: kept.last().map_or_else(|| dir.clone(), |(_, p)| p.clone()),
+                offset: found[verdict.keep.saturating_sub(1)].scan.end as u64,
+                bytes: 0,
+                reason: format!(
+                    "the segment after it starts past sequence {}, which never reached the disk",
+                    verdict.next_sequence
+                ),
+                removed_segments: Vec::new(),
+            });
+            tail.removed_segments = removed.into_iter().map(|(_, path)| path).collect();
+        }
+        let records = found[..verdict.keep].iter().map(|f| f.scan.records).sum();
+        let next_sequence = verdict.next_sequence;
+
+        // Records past the line are in the files but not known to be on the disk:
+        // write them back and sync them before counting them durable.
+        let mut resynced = 0;
+        let syncs = options.sync != SyncPolicy::Never;
+        let last_kept = kept.len().checked_sub(1);
+        let mut active = None;
+        for (index, f) in found[..kept.len()].iter().enumerate() {
+            let is_last = Some(index) == last_kept;
+            let past_line = f.scan.line_offset.filter(|&at| at < f.scan.end);
+            let resync = syncs && past_line.is_some();
+            if !is_last && !resync {
+                continue;
             }
-            last = Some((segment, scan));
+            let segment = Segment::open(f.path.clone(), true, is_last)?;
+            if let (true, Some(at)) = (syncs, past_line) {
+                segment.rewrite(at, f.scan.end - at)?;
+                resynced += f.scan.next_sequence - line.max(f.base);
+            }
+            if is_last {
+                active = Some((segment, f.scan.end));
+            }
         }
 
-        let (active, offset, next_sequence) = match last {
-            Some((segment, scan)) => (segment, scan.end, scan.next_sequence),
-            None => (
-                Segment::create(&dir, 0, options.segment_size)?,
-                SEGMENT_HEADER_LEN,
-                0,
-            ),
+        let (mut active, offset) = match active {
+            Some(active) => active,
+            None => (Segment::create(&dir, 0, options.segment_size)?, DATA_START),
         };
-        let mut segments = listed;
+        let mut segments = kept;
         if segments.is_empty() {
             segments.push((0, active.path.clone()));
         }
+        let mut offset = offset;
+        let mut mark_generation = active.sync_mark().map_or(0, |m| m.generation);
+        if !active.header.has_sync_marks() {
+            // A version 1 segment has no room for sync marks: append to a new one.
+            active = Segment::create(&dir, next_sequence, options.segment_size)?;
+            segments.push((next_sequence, active.path.clone()));
+            offset = active.data_start();
+            mark_generation = 0;
+        }
+        let synced = if syncs {
+            if next_sequence > 0 {
+                mark_generation += 1;
+                active.write_sync_mark(SyncMark {
+                    generation: mark_generation,
+                    next_sequence,
+                    end_offset: offset as u64,
+                });
+                active.flush(0, DATA_START)?;
+            }
+            next_sequence
+        } else {
+            line.min(next_sequence)
+        };
         let first_sequence = segments[0].0;
         let progress = Arc::new(Progress {
             appended: AtomicU64::new(next_sequence),
-            synced: AtomicU64::new(next_sequence),
+            synced: AtomicU64::new(synced),
         });
         let report = RecoveryReport {
             segments: segments.len(),
@@ -240,6 +288,8 @@ impl Journal {
             first_sequence,
             next_sequence,
             truncated,
+            durable_line: line,
+            resynced,
             removed_leftovers: leftovers,
             elapsed: started.elapsed(),
         };
@@ -250,6 +300,8 @@ impl Journal {
             active,
             offset,
             unsynced_from: offset,
+            mark_generation,
+            mark_pending: false,
             next_sequence,
             first_sequence,
             last_sync: Instant::now(),
@@ -372,12 +424,29 @@ impl Journal {
     fn roll(&mut self) -> Result<()> {
         if self.options.sync != SyncPolicy::Never {
             self.sync()?;
+            self.flush_sync_mark()?;
         }
         let next = Segment::create(&self.dir, self.next_sequence, self.options.segment_size)?;
         self.segments.push((self.next_sequence, next.path.clone()));
         self.active = next;
-        self.offset = SEGMENT_HEADER_LEN;
-        self.unsynced_from = SEGMENT_HEADER_LEN;
+        self.offset = DATA_START;
+        self.unsynced_from = DATA_START;
+        self.mark_generation = 0;
+        self.mark_pending = false;
+        Ok(())
+    }
+
+    /// Carries a pending sync mark to the disk, so the durable line on disk is the
+    /// last completed sync (appends carry it with their own sync otherwise).
+    fn flush_sync_mark(&mut self) -> Result<()> {
+        if !self.mark_pending {
+            return Ok(());
+        }
+        if let Err(error) = self.active.flush(0, DATA_START) {
+            self.poisoned = Some(error.to_string());
+            return Err(error);
+        }
+        self.mark_pending = false;
         Ok(())
     }
 
@@ -388,15 +457,32 @@ impl Journal {
     /// An msync failure (an I/O error on the device). The journal is then poisoned:
     /// what reached the disk is unknown until it is reopened.
     pub fn sync(&mut self) -> Result<()> {
-        let appended = self.next_sequence;
-        if let Err(error) = self
-            .active
-            .flush(self.unsynced_from, self.offset - self.unsynced_from)
-        {
-            self.poisoned = Some(error.to_string());
-            return Err(error);
+        if let Some(reason) = &self.poisoned {
+            return Err(JournalError::Poisoned(reason.clone()));
         }
-        self.unsynced_from = self.offset;
+        let appended = self.next_sequence;
+        if self.unsynced_from < self.offset {
+            // A pending sync mark (header page) goes to the disk with the records.
+            let from = if self.mark_pending {
+                0
+            } else {
+                self.unsynced_from
+            };
+            if let Err(error) = self.active.flush(from, self.offset - from) {
+                self.poisoned = Some(error.to_string());
+                return Err(error);
+            }
+            self.unsynced_from = self.offset;
+            // Written only now that the sync returned: a mark on disk never runs
+            // ahead of the records.
+            self.mark_generation += 1;
+            self.active.write_sync_mark(SyncMark {
+                generation: self.mark_generation,
+                next_sequence: appended,
+                end_offset: self.offset as u64,
+            });
+            self.mark_pending = true;
+        }
         self.last_sync = Instant::now();
         // Release: a reader of `synced` may rely on the records being on disk.
         self.progress.synced.store(appended, Ordering::Release);
@@ -466,9 +552,7 @@ impl Journal {
                     std::fs::rename(&path, &target)
                         .map_err(JournalError::io("journal::archive", &path))
                 }
-                None => {
-                    std::fs::remove_file(&path).map_err(JournalError::io("journal::retire", &path))
-                }
+                None => segment::remove(&path, "journal::retire"),
             };
             if let Err(error) = outcome {
                 self.segments.insert(0, (0, path));
@@ -492,8 +576,13 @@ impl Drop for Journal {
     fn drop(&mut self) {
         // Group commit owes a final sync; the other policies have nothing pending
         // that they promised to sync.
-        if matches!(self.options.sync, SyncPolicy::Interval(_)) && self.poisoned.is_none() {
-            let _ = self.sync();
+        if self.poisoned.is_none() && self.options.sync != SyncPolicy::Never {
+            if matches!(self.options.sync, SyncPolicy::Interval(_)) {
+                let _ = self.sync();
+            }
+            // The durable line on disk becomes the last sync, so the next open can
+            // tell every acknowledged record's damage from a torn tail.
+            let _ = self.flush_sync_mark();
         }
     }
 }

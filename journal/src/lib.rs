@@ -46,7 +46,7 @@ mod segment;
 
 pub use codec::{Codec, Postcard};
 pub use error::{JournalError, Result};
-pub use inspect::{inspect, Inspection, SegmentSummary};
+pub use inspect::{inspect, Health, Inspection, SegmentSummary};
 pub use journal::{Journal, JournalOptions, SyncPolicy};
 pub use lock::LOCK_FILE;
 pub use reader::{Reader, Record};

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::error::{JournalError, Result};
-use crate::format::{decode_frame, Decoded, SEGMENT_HEADER_LEN};
+use crate::format::{decode_frame, Decoded};
 use crate::journal::Progress;
 use crate::segment::{self, Segment};
 
@@ -120,10 +120,18 @@ impl Reader {
                 return Ok(());
             }
             let first = segments.first().map_or(0, |(base, _)| *base);
+            // The end of the log, for the error's range: the last segment's scan.
+            let next = match segments.last() {
+                Some((_, path)) => {
+                    crate::recovery::scan(&Segment::open(path.clone(), false, true)?, 0)
+                        .next_sequence
+                }
+                None => first,
+            };
             return Err(JournalError::OutOfRange {
                 sequence,
                 first,
-                next: first,
+                next,
             });
         };
         self.open_segment(*base, path.clone())?;
@@ -142,8 +150,8 @@ impl Reader {
     fn open_segment(&mut self, base: u64, path: PathBuf) -> Result<()> {
         let segment = Segment::open(path, false, true)?;
         segment.check_name(base)?;
+        self.offset = segment.data_start();
         self.segment = Some(segment);
-        self.offset = SEGMENT_HEADER_LEN;
         self.next = base;
         Ok(())
     }

@@ -10,7 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use memmap2::{MmapOptions, MmapRaw};
 
 use crate::error::{JournalError, Result};
-use crate::format::{self, HeaderError, SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::format::{
+    self, HeaderError, SegmentHeader, SyncMark, DATA_START, SEGMENT_HEADER_LEN, SYNC_MARK_LEN,
+};
 
 const EXTENSION: &str = "seg";
 const TEMP_EXTENSION: &str = "seg.tmp";
@@ -62,8 +64,94 @@ pub(crate) fn list(dir: &Path) -> Result<Listing> {
 /// Fsyncs a directory, so that a created, renamed or removed entry survives a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
-        .and_then(|d| d.sync_all())
+        .and_then(|d| io::fsync(&d))
         .map_err(JournalError::io("segment::sync_dir", dir))
+}
+
+/// Removes a segment file (retired, or wholly past a torn tail).
+pub(crate) fn remove(path: &Path, op: &'static str) -> Result<()> {
+    io::remove(path).map_err(JournalError::io(op, path))
+}
+
+/// Reads a segment's header and sync marks without mapping it: the first
+/// [`DATA_START`] bytes, or fewer if the file is shorter.
+pub(crate) fn read_head(path: &Path) -> Result<(SegmentHeader, Option<SyncMark>)> {
+    let file = File::open(path).map_err(JournalError::io("segment::open", path))?;
+    let mut head = [0u8; DATA_START];
+    let read =
+        read_prefix(&file, &mut head).map_err(JournalError::io("segment::read_header", path))?;
+    let header = decode_header(path, &head[..read])?;
+    let mark = if header.has_sync_marks() {
+        SyncMark::newest(&head[..read])
+    } else {
+        None
+    };
+    Ok((header, mark))
+}
+
+fn decode_header(path: &Path, head: &[u8]) -> Result<SegmentHeader> {
+    SegmentHeader::decode(head).map_err(|error| match error {
+        HeaderError::BadMagic => JournalError::BadMagic {
+            path: path.to_owned(),
+        },
+        HeaderError::UnsupportedVersion { found } => JournalError::UnsupportedVersion {
+            path: path.to_owned(),
+            found,
+            supported: format::VERSION,
+        },
+        HeaderError::Truncated { len } => JournalError::CorruptSegment {
+            path: path.to_owned(),
+            reason: format!("file of {len} bytes is shorter than a segment header"),
+        },
+        HeaderError::Corrupt(reason) => JournalError::CorruptSegment {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        },
+    })
+}
+
+/// The file operations whose failures matter for durability, each with a fail
+/// point (`segment::<op>::error`, compiled in with the `failpoints` feature) so
+/// that tests can make it fail as a faulty disk would.
+mod io {
+    use std::fs::File;
+    use std::path::Path;
+
+    /// Stands in for the operating system's answer at a fail point.
+    #[cfg(feature = "failpoints")]
+    fn injected(op: &str) -> std::io::Error {
+        std::io::Error::other(format!("injected failure: segment::{op}::error"))
+    }
+
+    pub(super) fn fallocate(file: &File, len: u64) -> std::io::Result<()> {
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("segment::fallocate::error", |_| Err(injected("fallocate")));
+        rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len).map_err(Into::into)
+    }
+
+    pub(super) fn fsync(file: &File) -> std::io::Result<()> {
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("segment::fsync::error", |_| Err(injected("fsync")));
+        file.sync_all()
+    }
+
+    pub(super) fn rename(from: &Path, to: &Path) -> std::io::Result<()> {
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("segment::rename::error", |_| Err(injected("rename")));
+        std::fs::rename(from, to)
+    }
+
+    pub(super) fn remove(path: &Path) -> std::io::Result<()> {
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("segment::remove::error", |_| Err(injected("remove")));
+        std::fs::remove_file(path)
+    }
+
+    pub(super) fn msync(map: &memmap2::MmapRaw, offset: usize, len: usize) -> std::io::Result<()> {
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("segment::msync::error", |_| Err(injected("msync")));
+        map.flush_range(offset, len)
+    }
 }
 
 /// A mapped segment file.
@@ -89,18 +177,17 @@ impl Segment {
             .truncate(true)
             .open(&temp)
             .map_err(JournalError::io("segment::create", &temp))?;
-        if let Err(source) =
-            rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, capacity)
-        {
+        if let Err(source) = io::fallocate(&file, capacity) {
             drop(file);
             let _ = std::fs::remove_file(&temp);
             return Err(JournalError::Allocate {
                 path,
                 size: capacity,
-                source: source.into(),
+                source,
             });
         }
         let header = SegmentHeader {
+            version: format::VERSION,
             base_sequence,
             capacity,
             created_unix_micros: SystemTime::now()
@@ -109,9 +196,9 @@ impl Segment {
             writer_pid: std::process::id(),
         };
         file.write_all_at(&header.encode(), 0)
-            .and_then(|()| file.sync_all())
+            .and_then(|()| io::fsync(&file))
             .map_err(JournalError::io("segment::write_header", &temp))?;
-        std::fs::rename(&temp, &path).map_err(JournalError::io("segment::rename", &temp))?;
+        io::rename(&temp, &path).map_err(JournalError::io("segment::rename", &temp))?;
         sync_dir(dir)?;
         Self::map(path, file, true, false)
     }
@@ -138,22 +225,7 @@ impl Segment {
         let mut head = [0u8; SEGMENT_HEADER_LEN];
         let read = read_prefix(&file, &mut head)
             .map_err(JournalError::io("segment::read_header", &path))?;
-        let header = SegmentHeader::decode(&head[..read]).map_err(|error| match error {
-            HeaderError::BadMagic => JournalError::BadMagic { path: path.clone() },
-            HeaderError::UnsupportedVersion { found } => JournalError::UnsupportedVersion {
-                path: path.clone(),
-                found,
-                supported: format::VERSION,
-            },
-            HeaderError::Truncated { len } => JournalError::CorruptSegment {
-                path: path.clone(),
-                reason: format!("file of {len} bytes is shorter than a segment header"),
-            },
-            HeaderError::Corrupt(reason) => JournalError::CorruptSegment {
-                path: path.clone(),
-                reason: reason.to_owned(),
-            },
-        })?;
+        let header = decode_header(&path, &head[..read])?;
         let mut len = len;
         if len > header.capacity || (len < header.capacity && !short_ok) {
             return Err(JournalError::CorruptSegment {
@@ -164,16 +236,11 @@ impl Segment {
         if len < header.capacity && writable {
             file.set_len(header.capacity)
                 .map_err(JournalError::io("segment::extend", &path))?;
-            if let Err(source) = rustix::fs::fallocate(
-                &file,
-                rustix::fs::FallocateFlags::empty(),
-                0,
-                header.capacity,
-            ) {
+            if let Err(source) = io::fallocate(&file, header.capacity) {
                 return Err(JournalError::Allocate {
                     path,
                     size: header.capacity,
-                    source: source.into(),
+                    source,
                 });
             }
             len = header.capacity;
@@ -216,6 +283,57 @@ impl Segment {
 
     pub(crate) fn capacity(&self) -> usize {
         self.map.len()
+    }
+
+    /// Offset of the segment's first frame.
+    pub(crate) fn data_start(&self) -> usize {
+        self.header.data_start()
+    }
+
+    /// The newest valid sync mark in the mapping (version 2 segments).
+    pub(crate) fn sync_mark(&self) -> Option<SyncMark> {
+        if !self.header.has_sync_marks() || self.capacity() < DATA_START {
+            return None;
+        }
+        // SAFETY: in bounds; only the writer of this segment writes the mark slots,
+        // and it does not call this while it writes them.
+        SyncMark::newest(unsafe { self.bytes(0, DATA_START) })
+    }
+
+    /// Stores `mark` in its slot of the header page (not synced: the next flush
+    /// that covers offset 0 carries it to the disk).
+    pub(crate) fn write_sync_mark(&self, mark: SyncMark) {
+        assert!(
+            self.writable && self.header.has_sync_marks(),
+            "no sync mark slots"
+        );
+        let at = format::sync_mark_offset(mark.slot());
+        // SAFETY: in bounds (a version 2 segment has both slots); readers never
+        // borrow the slots across this call (they read marks through `read_head`,
+        // a copy, or before the writer exists).
+        let slot =
+            unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(at), SYNC_MARK_LEN) };
+        slot.copy_from_slice(&mark.encode());
+    }
+
+    /// Writes `offset..offset + len` again, byte for byte, and syncs it: a page
+    /// that a failed sync left marked clean without reaching the disk becomes
+    /// dirty again, so this sync carries it.
+    pub(crate) fn rewrite(&self, offset: usize, len: usize) -> Result<()> {
+        assert!(self.writable && offset + len <= self.capacity());
+        const PAGE: usize = 4096;
+        let mut at = offset;
+        while at < offset + len {
+            // SAFETY: in bounds; recovery runs before any reader or appender of this
+            // journal exists in this process. A volatile read and write of the same
+            // byte marks the page dirty without changing it.
+            unsafe {
+                let byte = self.map.as_mut_ptr().add(at);
+                byte.write_volatile(byte.read_volatile());
+            }
+            at = (at / PAGE + 1) * PAGE;
+        }
+        self.flush(offset, len)
     }
 
     /// The bytes `offset..offset + len` of the segment.
@@ -276,9 +394,7 @@ impl Segment {
         if len == 0 {
             return Ok(());
         }
-        self.map
-            .flush_range(offset, len)
-            .map_err(JournalError::io("segment::msync", &self.path))
+        io::msync(&self.map, offset, len).map_err(JournalError::io("segment::msync", &self.path))
     }
 }
 

@@ -81,13 +81,17 @@ fn last_record_extent(dir: &Path, records: u64) -> (PathBuf, usize, usize) {
     (path, start, start + format::FRAME_HEADER_LEN + payload_len)
 }
 
-/// A crash mid-write leaves the last record cut at any byte: with preallocation the
-/// rest reads as zeros; a copied or truncated file may be shorter still. Either way
-/// recovery drops exactly that record, says so, and appends after it.
+/// A crash mid-write leaves the last record, appended after the last sync, cut at
+/// any byte: with preallocation the rest reads as zeros; a copied or truncated file
+/// may be shorter still. Either way recovery drops exactly that record, says so,
+/// and appends after it.
 #[test]
 fn recovery_cuts_a_torn_last_record_at_every_byte() {
     const RECORDS: u64 = 40;
-    let original = written(RECORDS);
+    let original = written(RECORDS - 1);
+    let mut unsynced = Journal::open(original.path(), options().sync(SyncPolicy::Never)).unwrap();
+    append_range(&mut unsynced, RECORDS - 1, RECORDS);
+    drop(unsynced);
     let (path, start, end) = last_record_extent(original.path(), RECORDS);
     assert!(
         end - start > format::FRAME_HEADER_LEN,
@@ -128,15 +132,15 @@ fn recovery_cuts_a_torn_last_record_at_every_byte() {
     }
 }
 
-/// One flipped bit anywhere in a record that valid records follow: opening refuses
-/// with the file and offset, and nothing is truncated.
+/// One flipped bit anywhere in a record that a completed sync covered: opening
+/// refuses with the file and offset, and nothing is truncated.
 #[test]
 fn a_flipped_bit_before_valid_records_is_a_hard_error_naming_file_and_offset() {
     let original = written(12);
     let first_segment = original.path().join("00000000000000000000.seg");
     let mut reader = Reader::open(original.path(), 0).unwrap();
     let first_len = reader.next_record().unwrap().unwrap().payload.len();
-    let start = format::SEGMENT_HEADER_LEN;
+    let start = format::DATA_START;
     // Length, checksum, sequence, tag and payload bytes of the first record.
     for byte in start..start + format::FRAME_HEADER_LEN + first_len {
         for bit in [0, 3, 7] {
@@ -154,7 +158,8 @@ fn a_flipped_bit_before_valid_records_is_a_hard_error_naming_file_and_offset() {
                 }
                 other => panic!("byte {byte} bit {bit}: {other}"),
             }
-            assert!(error.to_string().contains("refusing to drop them"));
+            assert!(error.to_string().contains("below the durable line (12)"));
+            assert!(error.to_string().contains("refusing to drop it"));
             assert_eq!(
                 fs::read(&target).unwrap(),
                 bytes,
@@ -243,6 +248,31 @@ fn a_second_writer_is_refused_with_the_holder_named() {
         Journal::open(dir.path(), options()).is_ok(),
         "the lock goes with the writer"
     );
+}
+
+/// A child process holds the writer's flock from its `fork` until its `exec` (the
+/// descriptor is shared until close-on-exec closes it). A journal closed and
+/// reopened by a process that spawns children meets its own lock, with its own pid
+/// in the lock file, for that moment: open waits it out instead of failing.
+#[test]
+fn a_lock_still_held_by_a_spawned_child_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Journal::open(dir.path(), options()).unwrap());
+    // Stand in for the child: the same lock file, locked through another open
+    // file description, saying this process holds it.
+    let inherited = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.path().join(seqlane_journal::LOCK_FILE))
+        .unwrap();
+    inherited.try_lock().unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        drop(inherited); // the child execs: close-on-exec releases the lock
+    });
+    let journal = Journal::open(dir.path(), options());
+    release.join().unwrap();
+    assert!(journal.is_ok(), "{:?}", journal.err());
 }
 
 #[test]
@@ -450,7 +480,7 @@ fn a_zeroed_length_before_valid_records_is_a_hard_error() {
     let dir = written(5);
     let segment = dir.path().join("00000000000000000000.seg");
     let file = OpenOptions::new().write(true).open(&segment).unwrap();
-    let second = format::SEGMENT_HEADER_LEN + format::frame_size(payload(0).len());
+    let second = format::DATA_START + format::frame_size(payload(0).len());
     file.write_all_at(&[0; 4], second as u64).unwrap();
     drop(file);
     let error = Journal::open(dir.path(), options()).unwrap_err();

@@ -1,8 +1,12 @@
 //! `seqlane-journal`: look inside a journal directory.
 //!
-//! - `inspect DIR`: segments, sequence ranges, sizes, problems;
-//! - `verify DIR`: checks every record; exit code 0 if all are valid, 1 if not;
-//! - `dump DIR [--from SEQ] [--limit N] [--format hex|text]`: records as lines.
+//! - `inspect DIR`: segments, sequence ranges, sizes, the durable line, problems;
+//! - `verify DIR`: checks every record; exit code 0 if all are valid (or only a
+//!   live writer's work in flight is unfinished), 1 on damage, 3 on a torn tail
+//!   that the next open (or `repair`) cuts;
+//! - `dump DIR [--from SEQ] [--limit N] [--format hex|text]`: records as lines,
+//!   from the first record held unless `--from` says otherwise;
+//! - `repair DIR [--dry-run]`: cuts a torn tail exactly as opening the journal does.
 
 #![forbid(unsafe_code)]
 
@@ -11,7 +15,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use seqlane_journal::{inspect, Inspection, Reader};
+use seqlane_journal::{inspect, Health, Inspection, Journal, JournalOptions, Reader};
+
+/// `verify`'s exit code for a torn tail: not damage, but not clean either.
+const TORN_TAIL: u8 = 3;
 
 #[derive(Parser)]
 #[command(
@@ -31,18 +38,28 @@ enum Command {
         /// The journal directory.
         dir: PathBuf,
     },
-    /// Check every record's checksum and sequence; exit 1 if any is invalid.
+    /// Check every record's checksum and sequence: exit 0 if clean, 1 on damage,
+    /// 3 on a torn tail past the durable line (cut by the next open or `repair`).
     Verify {
         /// The journal directory.
         dir: PathBuf,
+    },
+    /// Cut a torn tail past the durable line, as opening the journal would, and
+    /// sync what is kept. Refuses damage below the line. Needs the writer's lock.
+    Repair {
+        /// The journal directory.
+        dir: PathBuf,
+        /// Say what would be cut, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Print records as lines: sequence, tag, length, payload.
     Dump {
         /// The journal directory.
         dir: PathBuf,
-        /// First sequence to print.
-        #[arg(long, default_value_t = 0)]
-        from: u64,
+        /// First sequence to print (default: the first record held).
+        #[arg(long)]
+        from: Option<u64>,
         /// Print at most this many records.
         #[arg(long)]
         limit: Option<u64>,
@@ -68,6 +85,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }),
         Command::Verify { dir } => inspect(&dir).map(|inspection| verify(&dir, &inspection)),
+        Command::Repair { dir, dry_run } => repair(&dir, dry_run),
         Command::Dump {
             dir,
             from,
@@ -83,10 +101,16 @@ fn main() -> ExitCode {
 
 fn print_inspection(dir: &std::path::Path, inspection: &Inspection) {
     println!(
-        "journal {}: {} segments, {} records",
+        "journal {}: {} segments, {} records, durable line {}{}",
         dir.display(),
         inspection.segments.len(),
-        inspection.records()
+        inspection.records(),
+        inspection.durable_line,
+        if inspection.live {
+            " (a writer has it open)"
+        } else {
+            ""
+        }
     );
     println!(
         "{:<26} {:>12} {:>12} {:>10} {:>12} {:>12}",
@@ -112,40 +136,103 @@ fn print_inspection(dir: &std::path::Path, inspection: &Inspection) {
 }
 
 fn verify(dir: &std::path::Path, inspection: &Inspection) -> ExitCode {
-    let problems: Vec<_> = inspection
-        .segments
-        .iter()
-        .filter(|s| s.problem.is_some())
-        .collect();
-    if problems.is_empty() {
-        println!(
-            "ok: {} records in {} segments, every checksum and sequence valid",
-            inspection.records(),
-            inspection.segments.len()
-        );
-        return ExitCode::SUCCESS;
+    for segment in &inspection.segments {
+        if let Some(problem) = &segment.problem {
+            println!("{}: {problem}", segment.path.display());
+        }
     }
-    for segment in problems {
-        println!(
-            "{}: {}",
-            segment.path.display(),
-            segment.problem.as_deref().unwrap_or_default()
-        );
+    let summary = format!(
+        "{} records in {} segments",
+        inspection.records(),
+        inspection.segments.len()
+    );
+    match inspection.health {
+        Health::Clean => {
+            println!("ok: {summary}, every checksum and sequence valid");
+            ExitCode::SUCCESS
+        }
+        Health::TornTail if inspection.live => {
+            println!(
+                "ok: {summary} up to the durable line {}; a writer is appending past it",
+                inspection.durable_line
+            );
+            ExitCode::SUCCESS
+        }
+        Health::TornTail => {
+            println!(
+                "torn tail: {summary} are valid; records past the durable line {} did not \
+                 fully reach the disk and the next open cuts them (`seqlane-journal repair` \
+                 does it now)",
+                inspection.durable_line
+            );
+            ExitCode::from(TORN_TAIL)
+        }
+        Health::Damaged => {
+            println!(
+                "damaged: journal {} cannot be opened (valid records: {})",
+                dir.display(),
+                inspection.records()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn repair(dir: &std::path::Path, dry_run: bool) -> seqlane_journal::Result<ExitCode> {
+    let inspection = inspect(dir)?;
+    if inspection.segments.is_empty() {
+        println!("nothing to repair: {} holds no segment", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    match inspection.health {
+        Health::Clean => {
+            println!("nothing to repair: the journal is clean");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Health::Damaged => {
+            verify(dir, &inspection);
+            println!("not repaired: damage below the durable line is not a torn tail");
+            return Ok(ExitCode::FAILURE);
+        }
+        Health::TornTail if dry_run => {
+            verify(dir, &inspection);
+            println!("dry run: nothing changed");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Health::TornTail => {}
+    }
+    let journal = Journal::open(dir, JournalOptions::default())?;
+    let report = journal.recovery_report();
+    match &report.truncated {
+        Some(tail) => {
+            println!(
+                "cut a torn tail: {} bytes at offset {} of {} ({}); {} segments removed",
+                tail.bytes,
+                tail.offset,
+                tail.path.display(),
+                tail.reason,
+                tail.removed_segments.len()
+            );
+        }
+        None => println!("nothing cut"),
     }
     println!(
-        "invalid: journal {} has problems (valid records: {})",
-        dir.display(),
-        inspection.records()
+        "kept {} records, sequences {}..{}, synced",
+        report.records, report.first_sequence, report.next_sequence
     );
-    ExitCode::FAILURE
+    Ok(ExitCode::SUCCESS)
 }
 
 fn dump(
     dir: &std::path::Path,
-    from: u64,
+    from: Option<u64>,
     limit: Option<u64>,
     format: PayloadFormat,
 ) -> seqlane_journal::Result<ExitCode> {
+    let from = match from {
+        Some(from) => from,
+        None => inspect(dir)?.first_sequence().unwrap_or(0),
+    };
     let mut reader = Reader::open(dir, from)?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
