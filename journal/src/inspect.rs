@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use crate::error::{JournalError, Result};
 use crate::lock::LOCK_FILE;
 use crate::recovery::{self, Found};
 use crate::segment::{self, Segment};
@@ -116,6 +116,16 @@ pub fn inspect(dir: impl AsRef<Path>) -> Result<Inspection> {
         let opened = Segment::open(path.clone(), false, index + 1 == count)
             .and_then(|segment| segment.check_name(base).map(|()| segment));
         match opened {
+            Err(JournalError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && index + 1 < count =>
+            {
+                // Retired by a live writer since the listing: retirement removes
+                // segments oldest first and never the last, so this one and every
+                // one before it are no longer held.
+                found.clear();
+                inspection.segments.clear();
+                continue;
+            }
             Err(error) => {
                 summary.problem = Some(error.to_string());
                 inspection.health = Health::Damaged;

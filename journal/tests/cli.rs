@@ -100,3 +100,132 @@ fn a_missing_directory_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&verify.stderr);
     assert!(stderr.contains("/nonexistent/seqlane-journal"), "{stderr}");
 }
+
+/// `verify` in another process, again and again, while this one appends: the
+/// writer's work in flight is never reported as damage, nor as a torn tail.
+#[test]
+fn verify_racing_a_writer_never_reports_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path(), options()).unwrap();
+    append_range(&mut journal, 0, 10);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut next = journal.next_sequence();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                append_range(&mut journal, next, next + 5);
+                next += 5;
+                if next.is_multiple_of(400) {
+                    // Keep the journal small: retire all but the newest segments.
+                    journal.retire_before(next - 100, None).unwrap();
+                }
+            }
+            next
+        })
+    };
+    let path = dir.path().to_str().unwrap();
+    let runs = if cfg!(miri) { 10 } else { 1000 };
+    for run in 0..runs {
+        let verify = cli(&["verify", path]);
+        assert_eq!(
+            verify.status.code(),
+            Some(0),
+            "run {run}: {}",
+            stdout(&verify)
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    let journal = Journal::open(dir.path(), options()).unwrap();
+    assert_eq!(journal.next_sequence(), written);
+}
+
+#[test]
+fn dump_starts_at_the_first_record_held_after_retirement() {
+    let dir = written(100);
+    let mut journal = Journal::open(dir.path(), options()).unwrap();
+    journal.retire_before(60, None).unwrap();
+    let first = journal.first_sequence();
+    assert!(first > 0);
+    drop(journal);
+    let path = dir.path().to_str().unwrap();
+
+    let dump = cli(&["dump", path]);
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let text = stdout(&dump);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len() as u64, 100 - first);
+    assert!(lines[0].starts_with(&format!("{first} ")), "{}", lines[0]);
+
+    let dump = cli(&["dump", path, "--from", "0"]);
+    assert_eq!(dump.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&dump.stderr);
+    assert!(stderr.contains(&format!("holds {first}..100")), "{stderr}");
+}
+
+#[test]
+fn repair_cuts_a_torn_tail_and_its_dry_run_changes_nothing() {
+    let dir = written(20);
+    // Records past the last sync, then a power cut that tore them.
+    let mut journal = Journal::open(
+        dir.path(),
+        options().sync(seqlane_journal::SyncPolicy::Never),
+    )
+    .unwrap();
+    append_range(&mut journal, 20, 25);
+    let segment = journal.segments().last().unwrap().1.clone();
+    drop(journal);
+    let inspection = seqlane_journal::inspect(dir.path()).unwrap();
+    let end = inspection.segments.last().unwrap().used_bytes as usize;
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[end - 30] ^= 0x55; // inside the last record
+    std::fs::write(&segment, &bytes).unwrap();
+    let path = dir.path().to_str().unwrap();
+
+    let verify = cli(&["verify", path]);
+    assert_eq!(verify.status.code(), Some(3), "{}", stdout(&verify));
+    assert!(stdout(&verify).contains("torn tail"));
+
+    let dry = cli(&["repair", path, "--dry-run"]);
+    assert!(dry.status.success(), "{}", stdout(&dry));
+    assert!(stdout(&dry).contains("dry run: nothing changed"));
+    assert_eq!(
+        std::fs::read(&segment).unwrap(),
+        bytes,
+        "a dry run changes nothing"
+    );
+    assert_eq!(cli(&["verify", path]).status.code(), Some(3));
+
+    let repair = cli(&["repair", path]);
+    assert!(repair.status.success(), "{}", stdout(&repair));
+    assert!(
+        stdout(&repair).contains("cut a torn tail"),
+        "{}",
+        stdout(&repair)
+    );
+    assert!(
+        stdout(&repair).contains("kept 24 records"),
+        "{}",
+        stdout(&repair)
+    );
+    assert_eq!(cli(&["verify", path]).status.code(), Some(0));
+    assert_eq!(common::read_all(dir.path(), 0), 24);
+
+    // Damage below the durable line is not repaired.
+    let first = dir.path().join("00000000000000000000.seg");
+    let mut bytes = std::fs::read(&first).unwrap();
+    bytes[seqlane_journal::format::DATA_START + 30] ^= 1;
+    std::fs::write(&first, &bytes).unwrap();
+    let repair = cli(&["repair", path]);
+    assert_eq!(repair.status.code(), Some(1));
+    assert!(
+        stdout(&repair).contains("not repaired"),
+        "{}",
+        stdout(&repair)
+    );
+}
