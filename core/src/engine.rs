@@ -25,6 +25,7 @@ mod publish;
 mod receipt;
 mod record;
 mod replay;
+mod schema;
 mod snapshot;
 
 use std::fmt;
@@ -40,6 +41,7 @@ pub use domain::{Aggregate, Command, CommandId, Projection};
 pub use metrics::{Metrics, ProjectionMetrics};
 pub use projection::ReadModel;
 pub use receipt::{Accepted, Outcome, Receipt, Rejection, Until, WaitError};
+pub use schema::EventSchema;
 
 use crate::error::{RingError, TryClaimError};
 use crate::stage::{Pinning, Stage};
@@ -155,8 +157,10 @@ pub enum EngineError {
     /// names the file and operation). After a failed append or sync the engine
     /// stopped; restart it to recover from what reached the disk.
     Journal(JournalError),
-    /// A journaled record could not be replayed: it was not written by an engine
-    /// with this event type and codec.
+    /// A journaled record could not be replayed: it was not written by an engine,
+    /// or its event was written by a schema (type name, version, fingerprint) that
+    /// the running code does not read and no upcaster converts; the reason names
+    /// both.
     Replay {
         /// The record's journal sequence.
         sequence: u64,
@@ -368,6 +372,9 @@ pub struct EngineBuilder<A: Aggregate, C = Postcard> {
     share_projection_thread: bool,
     snapshot_every: Option<u64>,
     projections: Vec<(StdArc<str>, BoxedRunner<A>)>,
+    /// The declared name and version of the event type.
+    event_schema: (String, u32),
+    upcasters: Vec<schema::Upcaster<A::Event>>,
 }
 
 impl<A: Aggregate> EngineBuilder<A, Postcard> {
@@ -388,6 +395,8 @@ impl<A: Aggregate> EngineBuilder<A, Postcard> {
             share_projection_thread: cores < 4,
             snapshot_every: None,
             projections: Vec::new(),
+            event_schema: (schema::short_type_name::<A::Event>(), 1),
+            upcasters: Vec::new(),
         }
     }
 }
@@ -413,7 +422,98 @@ impl<A: Aggregate, C> EngineBuilder<A, C> {
             share_projection_thread: self.share_projection_thread,
             snapshot_every: self.snapshot_every,
             projections: self.projections,
+            event_schema: self.event_schema,
+            upcasters: self.upcasters,
         }
+    }
+
+    /// Declares the name and version of the event type (default: the type's name
+    /// without its path, version 1). Every journaled event carries them, with the
+    /// codec's fingerprint of the type ([`Codec::fingerprint`]); replay reads an
+    /// event only as the schema that wrote it, or through an upcaster
+    /// ([`upcast`](Self::upcast)), and otherwise refuses to start with an
+    /// [`EngineError::Replay`] naming the record, what wrote it and what is running. Give the type a new version whenever its encoding
+    /// changes, and register the old definition as an upcaster.
+    pub fn event_schema(mut self, name: &str, version: u32) -> Self {
+        self.event_schema = (name.to_owned(), version);
+        self
+    }
+
+    /// Reads journaled events of an older schema: those written as `name` version
+    /// `version` with the event type `Old` (its definition as it was then, kept in
+    /// the code), encoded with [`Postcard`]; `convert` turns each into today's
+    /// events (one, several for a split event, none for a dropped one). Works for a
+    /// new version, a renamed type, or both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use seqlane::{Aggregate, EngineBuilder};
+    ///
+    /// mod v1 {
+    ///     #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    ///     pub enum Event { Deposited(u64) }
+    /// }
+    /// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    /// enum Event { Deposited { amount: u64, memo: String } }
+    ///
+    /// #[derive(Default)]
+    /// struct Account(u64);
+    /// impl Aggregate for Account {
+    ///     type Command = u64;
+    ///     type Event = Event;
+    ///     type Rejection = ();
+    ///     fn decide(&self, amount: &u64, events: &mut Vec<Event>) -> Result<(), ()> {
+    ///         events.push(Event::Deposited { amount: *amount, memo: String::new() });
+    ///         Ok(())
+    ///     }
+    ///     fn apply(&mut self, Event::Deposited { amount, .. }: &Event) {
+    ///         self.0 += amount;
+    ///     }
+    /// }
+    ///
+    /// # if cfg!(miri) { return Ok(()); } // Miri cannot map files
+    /// let dir = tempfile::tempdir()?;
+    /// # {
+    /// #     // What version 1 of the service wrote.
+    /// #     #[derive(Default)]
+    /// #     struct Old(u64);
+    /// #     impl Aggregate for Old {
+    /// #         type Command = u64;
+    /// #         type Event = v1::Event;
+    /// #         type Rejection = ();
+    /// #         fn decide(&self, a: &u64, e: &mut Vec<v1::Event>) -> Result<(), ()> {
+    /// #             e.push(v1::Event::Deposited(*a));
+    /// #             Ok(())
+    /// #         }
+    /// #         fn apply(&mut self, v1::Event::Deposited(a): &v1::Event) { self.0 += a; }
+    /// #     }
+    /// #     let engine = EngineBuilder::new(dir.path(), Old::default()).start()?;
+    /// #     engine.gateway().send(5)?;
+    /// #     engine.shutdown()?;
+    /// # }
+    /// // The journal holds `v1::Event`s, declared as "Event" version 1.
+    /// let engine = EngineBuilder::new(dir.path(), Account::default())
+    ///     .event_schema("Event", 2)
+    ///     .upcast("Event", 1, |old: v1::Event| match old {
+    ///         v1::Event::Deposited(amount) => vec![Event::Deposited { amount, memo: "v1".into() }],
+    ///     })
+    ///     .start()?;
+    /// assert_eq!(engine.shutdown()?.state.0, 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn upcast<Old>(
+        mut self,
+        name: &str,
+        version: u32,
+        convert: impl Fn(Old) -> Vec<A::Event> + Send + Sync + 'static,
+    ) -> Self
+    where
+        Postcard: Codec<Old>,
+    {
+        self.upcasters
+            .push(schema::Upcaster::typed(name, version, convert));
+        self
     }
 
     /// Journal segment size and sync policy.
@@ -528,14 +628,26 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
         }
         let (mut model, state_from, snapshot_from, skipped_snapshots) =
             load_snapshot(&self.dir, &journal, self.state, &mut runners, &names)?;
+        let (name, version) = &self.event_schema;
+        let mut schemas = schema::Schemas::new(
+            schema::EventSchema::of(&self.codec, name, *version),
+            self.upcasters,
+        );
         let replayed = replay::replay(
             &journal,
             &self.codec,
+            &mut schemas,
             &mut model,
             state_from,
             &mut runners,
             &names,
         )?;
+        let mut journal = journal;
+        if !schemas.running_declared() {
+            // Declared once, before the first event of this schema.
+            let (tag, payload) = record::declaration(&schemas.running);
+            journal.append(tag, &payload)?;
+        }
         let record_base = journal.next_sequence();
         let max_payload = journal.options().max_payload_len();
         let base = record_base as i64;
@@ -592,8 +704,11 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
             model,
             Arc::clone(&engine),
             records,
-            self.codec,
-            max_payload,
+            logic::RecordFormat {
+                codec: self.codec,
+                schema_id: schemas.running_id,
+                max_payload,
+            },
             record_base,
             -1,
         );

@@ -32,15 +32,16 @@ fn each_receipt_stage_answers_with_the_outcome() {
     let (engine, ledger) = start(dir.path());
     let gateway = engine.gateway();
 
+    // Record 0 declares the event schema; commands' records follow it.
     let opened = accepted(&gateway, Op::Open(1), Until::Processed);
     assert_eq!(opened.events, [Event::Opened(1)]);
     assert_eq!(opened.version, 1);
-    assert_eq!(opened.records, Some(0..=0));
+    assert_eq!(opened.records, Some(1..=1));
     assert!(!opened.duplicate);
 
     let deposited = accepted(&gateway, Op::Deposit(1, 50), Until::Durable);
-    assert_eq!(deposited.records, Some(1..=1));
-    assert!(engine.metrics().durable_end >= 2);
+    assert_eq!(deposited.records, Some(2..=2));
+    assert!(engine.metrics().durable_end >= 3);
 
     accepted(&gateway, Op::Open(2), Until::Processed);
     let moved = accepted(
@@ -52,12 +53,12 @@ fn each_receipt_stage_answers_with_the_outcome() {
         moved.events,
         [Event::Withdrew(1, 20), Event::Deposited(2, 20)]
     );
-    assert_eq!(moved.records, Some(3..=4));
+    assert_eq!(moved.records, Some(4..=5));
     // Read-your-writes: the read model already shows the transfer.
     let view = ledger.get();
     assert_eq!(view.balances[&1], 30);
     assert_eq!(view.balances[&2], 20);
-    assert_eq!(view.last_sequence, Some(4));
+    assert_eq!(view.last_sequence, Some(5));
 
     // A rejection comes back at once, whatever the receipt waits for.
     let refused = gateway
@@ -78,7 +79,10 @@ fn each_receipt_stage_answers_with_the_outcome() {
     assert_eq!(metrics.rejected, 1);
     assert_eq!(metrics.events, 5);
     assert_eq!(metrics.projections[0].name, "ledger");
-    assert_eq!(metrics.projections[0].position, 5);
+    assert_eq!(
+        metrics.projections[0].position, 6,
+        "past records 0 (schema) to 5"
+    );
     assert_eq!(metrics.projections[0].lag, 0);
     let stopped = engine.shutdown().unwrap();
     assert_eq!(stopped.state.balances[&1], 30);
@@ -638,8 +642,8 @@ fn a_snapshot_retires_the_journal_it_covers_and_a_restart_replays_only_the_rest(
     assert!(before > 3, "{before} segments");
     let covered = engine.snapshot().unwrap();
     assert_eq!(
-        covered, 3_002,
-        "the snapshot comes after every command sent before it"
+        covered, 3_003,
+        "the snapshot comes after every command sent before it (and the schema record)"
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     while segments(dir.path()) >= before {
@@ -655,7 +659,7 @@ fn a_snapshot_retires_the_journal_it_covers_and_a_restart_replays_only_the_rest(
 
     let (engine, ledger) = small();
     let recovery = engine.recovery().clone();
-    assert_eq!(recovery.snapshot, Some(3_002));
+    assert_eq!(recovery.snapshot, Some(3_003));
     assert_eq!(
         recovery.events, 10,
         "only the events after the snapshot are replayed"
@@ -692,7 +696,11 @@ fn snapshots_every_n_events_and_refusals_say_why() {
     }
     // A requested snapshot answers for itself, whatever automatic ones do meanwhile
     // (how many of those ran depends on how fast each one is written).
-    assert_eq!(engine.snapshot().unwrap(), 252);
+    assert_eq!(
+        engine.snapshot().unwrap(),
+        253,
+        "252 events after the schema record"
+    );
     assert!(engine.metrics().snapshots >= 2);
     engine.shutdown().unwrap();
 

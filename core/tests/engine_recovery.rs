@@ -118,7 +118,8 @@ fn oracle(commands: &[Command<Op>]) -> (Vec<(Bank, Ledger)>, Vec<usize>) {
     let mut ledger = Ledger::default();
     let mut ids = HashSet::new();
     let mut version = 0u64;
-    let mut record = 0u64;
+    // Record 0 declares the event schema.
+    let mut record = 1u64;
     let mut after = vec![(bank.clone(), ledger.clone())];
     // For each command index, how many journaled commands it and those before make.
     let mut journaled_through = Vec::new();

@@ -21,6 +21,21 @@ pub trait Codec<T> {
     ///
     /// [`JournalError::Codec`] when the bytes are not an encoding of a `T`.
     fn decode(&self, bytes: &[u8]) -> Result<T>;
+
+    /// A fingerprint of how `T` is encoded: it changes when a change to `T` would
+    /// change what stored bytes mean (a field added, a variant inserted, a `u64`
+    /// become an `i64`, a type renamed). `None` (the default) when the codec cannot
+    /// tell; then only the name and version the user declares guard the format.
+    fn fingerprint(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// FNV-1a, 64 bits: a small, stable hash for fingerprints (not for security).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// [`postcard`]: a compact, stable, serde-based binary format. Works for any
@@ -57,5 +72,125 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Postcard {
 
     fn decode(&self, bytes: &[u8]) -> Result<T> {
         postcard::from_bytes(bytes).map_err(|e| JournalError::Codec(e.to_string()))
+    }
+
+    /// The hash of `T`'s serde data model as [`serde_reflection`] traces it: every
+    /// container's name, its fields in order and their formats, every enum's
+    /// variants with their indices (postcard encodes variants by index). Nested
+    /// enums are explored for a bounded number of passes; a type whose
+    /// deserializer cannot be traced (custom validation) has no fingerprint.
+    fn fingerprint(&self) -> Option<u64> {
+        fingerprint_of::<T>()
+    }
+}
+
+/// Passes over the type beyond the first, to reach the variants of nested enums.
+const TRACE_PASSES: usize = 32;
+
+fn fingerprint_of<T: DeserializeOwned>() -> Option<u64> {
+    use serde_reflection::{Samples, Tracer, TracerConfig};
+    let samples = Samples::new();
+    let mut tracer = Tracer::new(TracerConfig::default());
+    let (top, _) = tracer.trace_type::<T>(&samples).ok()?;
+    for _ in 0..TRACE_PASSES {
+        tracer.trace_type_once::<T>(&samples).ok()?;
+    }
+    let registry = tracer.registry_unchecked();
+    let bytes = postcard::to_stdvec(&(top, registry)).ok()?;
+    Some(fnv1a64(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    mod v1 {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        pub enum Event {
+            Deposited { amount: u64 },
+            Withdrew { amount: u64 },
+        }
+    }
+    mod inserted {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        pub enum Event {
+            Deposited { amount: u64 },
+            Frozen,
+            Withdrew { amount: u64 },
+        }
+    }
+    mod signed {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        pub enum Event {
+            Deposited { amount: i64 },
+            Withdrew { amount: i64 },
+        }
+    }
+    mod field_added {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        pub enum Event {
+            Deposited {
+                amount: u64,
+                #[serde(default)]
+                memo: String,
+            },
+            Withdrew {
+                amount: u64,
+            },
+        }
+    }
+    mod renamed {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        pub enum AccountEvent {
+            Deposited { amount: u64 },
+            Withdrew { amount: u64 },
+        }
+    }
+    mod nested {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        pub enum Reason {
+            Fee,
+            Refund,
+        }
+        #[derive(serde::Serialize, serde::Deserialize)]
+        pub enum Event {
+            Deposited { amount: u64, reason: Reason },
+        }
+    }
+    mod nested_inserted {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        pub enum Reason {
+            Fee,
+            Bonus,
+            Refund,
+        }
+        #[derive(serde::Serialize, serde::Deserialize)]
+        pub enum Event {
+            Deposited { amount: u64, reason: Reason },
+        }
+    }
+
+    fn fp<T: serde::Serialize + DeserializeOwned>() -> u64 {
+        Codec::<T>::fingerprint(&Postcard).expect("traceable")
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_see_every_change_that_breaks_decoding() {
+        assert_eq!(fp::<v1::Event>(), fp::<v1::Event>());
+        let v1 = fp::<v1::Event>();
+        for (what, other) in [
+            ("variant inserted", fp::<inserted::Event>()),
+            ("u64 to i64", fp::<signed::Event>()),
+            ("field added", fp::<field_added::Event>()),
+            ("type renamed", fp::<renamed::AccountEvent>()),
+        ] {
+            assert_ne!(v1, other, "{what}");
+        }
+        assert_ne!(
+            fp::<nested::Event>(),
+            fp::<nested_inserted::Event>(),
+            "nested enum"
+        );
+        assert_ne!(fp::<u64>(), fp::<i64>());
     }
 }

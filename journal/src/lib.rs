@@ -44,7 +44,7 @@ mod reader;
 mod recovery;
 mod segment;
 
-pub use codec::{Codec, Postcard};
+pub use codec::{fnv1a64, Codec, Postcard};
 pub use error::{JournalError, Result};
 pub use inspect::{inspect, Health, Inspection, SegmentSummary};
 pub use journal::{Journal, JournalOptions, SyncPolicy};

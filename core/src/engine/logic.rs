@@ -72,6 +72,14 @@ pub(crate) struct Model<A> {
     pub(crate) ids: HashMap<CommandId, Remembered>,
 }
 
+/// How the logic encodes records: the codec, the running event schema's id, and
+/// the journal's longest record payload.
+pub(crate) struct RecordFormat<C> {
+    pub(crate) codec: C,
+    pub(crate) schema_id: u32,
+    pub(crate) max_payload: usize,
+}
+
 pub(crate) struct Logic<A: Aggregate, C> {
     /// `None` only once handed back in `drop`.
     model: Option<Model<A>>,
@@ -79,6 +87,8 @@ pub(crate) struct Logic<A: Aggregate, C> {
     /// cannot be journaled is rejected instead of stopping the engine (and so that
     /// the journaler, the busier thread, has less to do).
     codec: C,
+    /// The id of the running event schema, carried by every event record.
+    schema_id: u32,
     /// The journal's longest record payload.
     max_payload: usize,
     /// The current command's records: tag and payload (buffers reused; only the
@@ -102,14 +112,19 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         model: Model<A>,
         engine: Arc<EngineShared<A>>,
         output: Producer<Entry<A::Event>>,
-        codec: C,
-        max_payload: usize,
+        records: RecordFormat<C>,
         next_record: u64,
         handled: i64,
     ) -> Self {
+        let RecordFormat {
+            codec,
+            schema_id,
+            max_payload,
+        } = records;
         Self {
             model: Some(model),
             codec,
+            schema_id,
             max_payload,
             encoded: Vec::new(),
             engine,
@@ -166,6 +181,7 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         }
         encode(
             &self.codec,
+            self.schema_id,
             &self.events,
             command.id,
             &mut self.encoded[..records],
@@ -332,6 +348,7 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EventHandler<Submission<
 /// be journaled.
 fn encode<E, C: Codec<E>>(
     codec: &C,
+    schema_id: u32,
     events: &[E],
     id: Option<CommandId>,
     records: &mut [(u32, Vec<u8>)],
@@ -342,6 +359,7 @@ fn encode<E, C: Codec<E>>(
         payload.clear();
         *tag = record::encode(
             codec,
+            schema_id,
             events.get(index),
             id,
             index == 0,

@@ -1,15 +1,19 @@
 //! How the engine lays its records out in the journal.
 //!
-//! Every record is one event of one command, or a marker for a command that has an
-//! id but no events. The journal record's tag carries flags; the payload is the
+//! Every record is one event of one command, a marker for a command that has an
+//! id but no events, or a schema declaration. The journal record's tag carries
+//! flags in its low byte and, for an event, the id of the event's schema in its
+//! upper 24 bits (see [`schema`](crate::engine::schema)); the payload is the
 //! command id (16 bytes, little-endian) when `HAS_ID` is set, followed by the
 //! event's encoding (by the engine's codec) when `EVENT` is set. `FIRST` and `LAST`
 //! bracket a command's records, so replay applies a command only if it finds all of
-//! them (a crash can cut a batch of records anywhere).
+//! them (a crash can cut a batch of records anywhere). A `SCHEMA` record stands
+//! alone: its payload declares a schema (name, version, fingerprint).
 
 use seqlane_journal::{Codec, JournalError};
 
 use crate::engine::domain::CommandId;
+use crate::engine::schema::{EventSchema, Reading, Schemas};
 
 /// The record holds an event.
 pub(crate) const EVENT: u32 = 1;
@@ -19,12 +23,17 @@ pub(crate) const HAS_ID: u32 = 1 << 1;
 pub(crate) const FIRST: u32 = 1 << 2;
 /// The command's last record.
 pub(crate) const LAST: u32 = 1 << 3;
-const KNOWN: u32 = EVENT | HAS_ID | FIRST | LAST;
+/// A schema declaration.
+pub(crate) const SCHEMA: u32 = 1 << 4;
+const KNOWN: u32 = EVENT | HAS_ID | FIRST | LAST | SCHEMA;
+const FLAGS: u32 = 0xff;
+const SCHEMA_SHIFT: u32 = 8;
 const ID_LEN: usize = 16;
 
 /// Appends a record's payload to `out` and returns its tag.
 pub(crate) fn encode<E, C: Codec<E>>(
     codec: &C,
+    schema_id: u32,
     event: Option<&E>,
     id: Option<CommandId>,
     first: bool,
@@ -37,7 +46,7 @@ pub(crate) fn encode<E, C: Codec<E>>(
         out.extend_from_slice(&id.0.to_le_bytes());
     }
     if let Some(event) = event {
-        tag |= EVENT;
+        tag |= EVENT | schema_id << SCHEMA_SHIFT;
         codec.encode(event, out)?;
     }
     if first {
@@ -49,23 +58,56 @@ pub(crate) fn encode<E, C: Codec<E>>(
     Ok(tag)
 }
 
-/// One record as replay sees it.
+/// The tag and payload of a declaration of `schema`.
+pub(crate) fn declaration(schema: &EventSchema) -> (u32, Vec<u8>) {
+    (SCHEMA, schema.encode())
+}
+
+/// Whether a record with `tag` is a schema declaration.
+pub(crate) fn is_declaration(tag: u32) -> bool {
+    tag & FLAGS == SCHEMA
+}
+
+/// A record as replay sees it.
+pub(crate) enum Found<E> {
+    /// A command's record.
+    Command(Decoded<E>),
+    /// A schema declaration.
+    Schema(EventSchema),
+}
+
+/// One command record as replay sees it.
 pub(crate) struct Decoded<E> {
+    /// The event, decoded with the running schema.
     pub(crate) event: Option<E>,
+    /// The events an upcaster made of an older schema's event.
+    pub(crate) upcast: Vec<E>,
     pub(crate) id: Option<CommandId>,
     pub(crate) first: bool,
     pub(crate) last: bool,
 }
 
-/// Decodes a record written by [`encode`]; the error says what is wrong with it.
+/// Decodes a record written by [`encode`] or [`declaration`]; the error says what
+/// is wrong with it.
 pub(crate) fn decode<E, C: Codec<E>>(
     codec: &C,
+    schemas: &Schemas<E>,
     tag: u32,
     payload: &[u8],
-) -> Result<Decoded<E>, String> {
-    if tag & !KNOWN != 0 || tag & (EVENT | HAS_ID) == 0 {
+) -> Result<Found<E>, String> {
+    let flags = tag & FLAGS;
+    if flags & !KNOWN != 0 || flags & (EVENT | HAS_ID | SCHEMA) == 0 {
         return Err(format!(
-            "tag {tag:#x} is not an engine record (a journal written by something else?)"
+            "tag {tag:#x} is not an engine record (a journal written by something else, \
+             or by a newer seqlane?)"
+        ));
+    }
+    if flags == SCHEMA {
+        return EventSchema::decode(payload).map(Found::Schema);
+    }
+    if flags & SCHEMA != 0 {
+        return Err(format!(
+            "tag {tag:#x} mixes a schema declaration with a command"
         ));
     }
     let (id, rest) = if tag & HAS_ID != 0 {
@@ -79,17 +121,26 @@ pub(crate) fn decode<E, C: Codec<E>>(
     } else {
         (None, payload)
     };
-    let event = if tag & EVENT != 0 {
-        Some(codec.decode(rest).map_err(|error| error.to_string())?)
-    } else if rest.is_empty() {
-        None
-    } else {
+    let mut event = None;
+    let mut upcast = Vec::new();
+    if tag & EVENT != 0 {
+        match schemas.reading(tag >> SCHEMA_SHIFT)? {
+            Reading::Current => {
+                event =
+                    Some(codec.decode(rest).map_err(|error| {
+                        format!("{error} (decoding a {} event)", schemas.running)
+                    })?);
+            }
+            Reading::Upcast(upcaster) => upcast = upcaster.convert(rest)?,
+        }
+    } else if !rest.is_empty() {
         return Err(format!("{} unexpected bytes after a marker", rest.len()));
-    };
-    Ok(Decoded {
+    }
+    Ok(Found::Command(Decoded {
         event,
+        upcast,
         id,
         first: tag & FIRST != 0,
         last: tag & LAST != 0,
-    })
+    }))
 }

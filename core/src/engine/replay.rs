@@ -9,7 +9,8 @@ use seqlane_journal::{Codec, Journal};
 use crate::engine::domain::Aggregate;
 use crate::engine::logic::{Model, Remembered};
 use crate::engine::projection::Runner;
-use crate::engine::record::{self, Decoded};
+use crate::engine::record::{self, Decoded, Found};
+use crate::engine::schema::Schemas;
 use crate::engine::{EngineError, PROJECTIONS};
 use crate::stage::panic_message;
 
@@ -24,6 +25,7 @@ pub(crate) struct Replayed {
 pub(crate) fn replay<A: Aggregate, C: Codec<A::Event>>(
     journal: &Journal,
     codec: &C,
+    schemas: &mut Schemas<A::Event>,
     model: &mut Model<A>,
     state_from: u64,
     runners: &mut [Box<dyn Runner<A::Event>>],
@@ -41,11 +43,34 @@ pub(crate) fn replay<A: Aggregate, C: Codec<A::Event>>(
         .map(|runner| runner.start())
         .fold(state_from, u64::min)
         .max(journal.first_sequence());
-    let mut reader = journal.reader_from(from)?;
+    // Read from the first record held: the schema declarations before `from` say
+    // what wrote the records after it. Records before `from` are only checked.
+    let mut reader = journal.reader_from(journal.first_sequence())?;
     while let Some(found) = reader.next_record()? {
         let sequence = found.sequence;
-        let decoded = record::decode(codec, found.tag, found.payload)
-            .map_err(|reason| EngineError::Replay { sequence, reason })?;
+        if sequence < from {
+            if record::is_declaration(found.tag) {
+                if let Ok(Found::Schema(schema)) =
+                    record::decode(codec, schemas, found.tag, found.payload)
+                {
+                    schemas.declare(schema);
+                }
+            }
+            continue;
+        }
+        let decoded = match record::decode(codec, schemas, found.tag, found.payload)
+            .map_err(|reason| EngineError::Replay { sequence, reason })?
+        {
+            Found::Command(decoded) => decoded,
+            Found::Schema(schema) => {
+                // Declarations stand between sessions: a command still pending
+                // here was cut short by a crash.
+                replayed.discarded += pending.len() as u64;
+                pending.clear();
+                schemas.declare(schema);
+                continue;
+            }
+        };
         if decoded.first != pending.is_empty() {
             // A command cut short by a crash (its batch was torn), followed by the
             // next session's records; or a record without its command's start.
@@ -88,29 +113,30 @@ fn commit<A: Aggregate>(
     let id = pending.first().and_then(|(_, decoded)| decoded.id);
     let to_state = first.is_some_and(|first| first >= state_from);
     for (sequence, decoded) in pending.drain(..) {
-        let Some(event) = decoded.event else { continue };
-        for runner in runners
-            .iter_mut()
-            .filter(|runner| sequence >= runner.start())
-        {
-            catch_unwind(AssertUnwindSafe(|| runner.apply(&event, sequence))).map_err(
-                |payload| EngineError::ProjectionPanicked {
-                    projection: names[runner.line() - PROJECTIONS].to_string(),
-                    message: panic_message(payload.as_ref()),
-                },
-            )?;
-        }
-        if !to_state {
-            continue;
-        }
-        catch_unwind(AssertUnwindSafe(|| model.state.apply(&event))).map_err(|payload| {
-            EngineError::Replay {
-                sequence,
-                reason: format!("apply panicked: {}", panic_message(payload.as_ref())),
+        for event in decoded.event.into_iter().chain(decoded.upcast) {
+            for runner in runners
+                .iter_mut()
+                .filter(|runner| sequence >= runner.start())
+            {
+                catch_unwind(AssertUnwindSafe(|| runner.apply(&event, sequence))).map_err(
+                    |payload| EngineError::ProjectionPanicked {
+                        projection: names[runner.line() - PROJECTIONS].to_string(),
+                        message: panic_message(payload.as_ref()),
+                    },
+                )?;
             }
-        })?;
-        model.version += 1;
-        replayed.events += 1;
+            if !to_state {
+                continue;
+            }
+            catch_unwind(AssertUnwindSafe(|| model.state.apply(&event))).map_err(|payload| {
+                EngineError::Replay {
+                    sequence,
+                    reason: format!("apply panicked: {}", panic_message(payload.as_ref())),
+                }
+            })?;
+            model.version += 1;
+            replayed.events += 1;
+        }
     }
     if !to_state {
         return Ok(());
@@ -162,8 +188,10 @@ mod tests {
         last: bool,
     ) {
         let mut payload = Vec::new();
+        let schema = crate::engine::schema::EventSchema::of::<u64, _>(&Postcard, "u64", 1);
         let tag = record::encode(
             &Postcard,
+            schema.id(),
             event.as_ref(),
             id.map(CommandId),
             first,
