@@ -10,7 +10,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use seqlane_journal::format::{SegmentHeader, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
+use seqlane_journal::format::{
+    SegmentHeader, DATA_START, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN, VERSION,
+};
 use seqlane_journal::{inspect, Journal, JournalOptions, Reader, SyncPolicy};
 
 fuzz_target!(|data: &[u8]| {
@@ -19,8 +21,10 @@ fuzz_target!(|data: &[u8]| {
     let file = if shape % 2 == 0 {
         body.to_vec()
     } else {
-        let capacity = (SEGMENT_HEADER_LEN + body.len()).max(SEGMENT_HEADER_LEN + FRAME_HEADER_LEN);
+        // The body starts with the sync mark slots, then frames.
+        let capacity = (SEGMENT_HEADER_LEN + body.len()).max(DATA_START + FRAME_HEADER_LEN);
         let header = SegmentHeader {
+            version: VERSION,
             base_sequence: u64::from(shape >> 1),
             capacity: capacity as u64,
             created_unix_micros: 0,
