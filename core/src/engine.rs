@@ -115,6 +115,10 @@ pub(crate) struct EngineShared<A: Aggregate> {
     pub(crate) snapshots: snapshot::Coordinator,
     /// Take a snapshot after this many events.
     pub(crate) snapshot_every: Option<u64>,
+    /// Snapshots kept, newest first.
+    pub(crate) keep_snapshots: usize,
+    /// What happens to segments no kept snapshot needs.
+    pub(crate) retention: Retention,
 }
 
 impl<A: Aggregate> EngineShared<A> {
@@ -149,6 +153,24 @@ impl<A: Aggregate> EngineShared<A> {
     }
 }
 
+/// What happens to the journal's events once snapshots cover them. Snapshots are
+/// a cache of the journal: by default nothing is deleted, and a retirement never
+/// reaches past the oldest snapshot kept ([`EngineBuilder::keep_snapshots`]), so
+/// a damaged newest snapshot can fall back to the one before.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Retention {
+    /// Keep every event: the whole history stays replayable (a projection added
+    /// later is rebuilt from it).
+    #[default]
+    KeepAll,
+    /// Move the segments that every kept snapshot covers into this directory
+    /// (created if missing), out of the journal's reach.
+    Archive(PathBuf),
+    /// Delete the segments that every kept snapshot covers.
+    DeleteBefore,
+}
+
 /// Why an engine could not start, or stopped badly.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -167,11 +189,18 @@ pub enum EngineError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The journal's first records were retired, and there is no snapshot to start
-    /// from: replaying what is left would rebuild a wrong state.
+    /// The journal's first records were retired (by a [`Retention`] policy, or by
+    /// hand), and something must replay records from before them: the state (no
+    /// usable snapshot) or a projection the snapshot has no part for (added since):
+    /// replaying what is left would rebuild a wrong state. Restore the archived
+    /// segments, or start with the projection's part in a snapshot.
     Retired {
         /// The first record still held.
         first: u64,
+        /// The first record that is needed.
+        needed: u64,
+        /// What needs it.
+        by: String,
     },
     /// `apply` panicked (the state may be half-changed): the engine stopped without
     /// journaling that command's events or processing later commands.
@@ -210,10 +239,10 @@ impl fmt::Display for EngineError {
             EngineError::Replay { sequence, reason } => {
                 write!(f, "cannot replay journal record {sequence}: {reason}")
             }
-            EngineError::Retired { first } => write!(
+            EngineError::Retired { first, needed, by } => write!(
                 f,
-                "the journal starts at record {first}: earlier records were retired and \
-                 there is no snapshot to start from"
+                "{by} must replay from journal record {needed}, but the journal starts at \
+                 record {first}: the records before it were retired"
             ),
             EngineError::ApplyPanicked {
                 command,
@@ -371,6 +400,8 @@ pub struct EngineBuilder<A: Aggregate, C = Postcard> {
     logic_core: Option<usize>,
     share_projection_thread: bool,
     snapshot_every: Option<u64>,
+    keep_snapshots: usize,
+    retention: Retention,
     projections: Vec<(StdArc<str>, BoxedRunner<A>)>,
     /// The declared name and version of the event type.
     event_schema: (String, u32),
@@ -394,6 +425,8 @@ impl<A: Aggregate> EngineBuilder<A, Postcard> {
             logic_core: (cores >= 4).then(|| cores - 1),
             share_projection_thread: cores < 4,
             snapshot_every: None,
+            keep_snapshots: 2,
+            retention: Retention::KeepAll,
             projections: Vec::new(),
             event_schema: (schema::short_type_name::<A::Event>(), 1),
             upcasters: Vec::new(),
@@ -421,6 +454,8 @@ impl<A: Aggregate, C> EngineBuilder<A, C> {
             logic_core: self.logic_core,
             share_projection_thread: self.share_projection_thread,
             snapshot_every: self.snapshot_every,
+            keep_snapshots: self.keep_snapshots,
+            retention: self.retention,
             projections: self.projections,
             event_schema: self.event_schema,
             upcasters: self.upcasters,
@@ -565,10 +600,25 @@ impl<A: Aggregate, C> EngineBuilder<A, C> {
 
     /// Takes a snapshot after every `events` events (besides those asked for with
     /// [`Engine::snapshot`]). The state and every projection must support snapshots
-    /// ([`Aggregate::snapshot`], [`Projection::snapshot`]); journal segments the
-    /// snapshot covers are then retired.
+    /// ([`Aggregate::snapshot`], [`Projection::snapshot`]). Snapshots shorten a
+    /// restart; they delete no event unless [`retention`](Self::retention) says so.
     pub fn snapshot_every(mut self, events: u64) -> Self {
         self.snapshot_every = Some(events.max(1));
+        self
+    }
+
+    /// How many snapshots to keep, newest first (default 2, at least 1). A start
+    /// that finds the newest one damaged falls back to the next, or to a full
+    /// replay, and says so in [`Recovery::skipped_snapshots`].
+    pub fn keep_snapshots(mut self, count: usize) -> Self {
+        self.keep_snapshots = count.max(1);
+        self
+    }
+
+    /// What happens to journal segments that no kept snapshot needs (default
+    /// [`Retention::KeepAll`]).
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
         self
     }
 
@@ -667,6 +717,8 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
             dir: self.dir.clone(),
             snapshots: snapshot::Coordinator::new(),
             snapshot_every: self.snapshot_every,
+            keep_snapshots: self.keep_snapshots,
+            retention: self.retention.clone(),
         });
 
         let mut output =
@@ -794,13 +846,27 @@ fn load_snapshot<A: Aggregate>(
                     .map_err(|reason| unusable(format!("projection `{name}`: {reason}")))?;
             }
         }
-        let first = runners
+        let held = journal.first_sequence();
+        if let Some((runner, name)) = runners
             .iter()
-            .map(|runner| runner.start())
-            .fold(saved.records, u64::min);
-        if journal.first_sequence() > first {
+            .zip(names)
+            .find(|(runner, _)| runner.start() < held)
+        {
             return Err(EngineError::Retired {
-                first: journal.first_sequence(),
+                first: held,
+                needed: runner.start(),
+                by: format!(
+                    "projection `{name}`, which has no part in the snapshot of record {} \
+                     (added since?),",
+                    saved.records
+                ),
+            });
+        }
+        if saved.records < held {
+            return Err(EngineError::Retired {
+                first: held,
+                needed: saved.records,
+                by: format!("the snapshot of record {}", saved.records),
             });
         }
         let model = Model {
@@ -824,6 +890,8 @@ fn load_snapshot<A: Aggregate>(
     if journal.first_sequence() > 0 {
         return Err(EngineError::Retired {
             first: journal.first_sequence(),
+            needed: 0,
+            by: "the state (there is no snapshot)".into(),
         });
     }
     let model = Model {

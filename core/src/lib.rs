@@ -74,7 +74,7 @@ pub use claim::{BatchClaim, Claim};
 pub use engine::{
     Accepted, Aggregate, Command, CommandId, Engine, EngineBuilder, EngineError, EventSchema,
     Gateway, Metrics, Outcome, Projection, ProjectionId, ProjectionMetrics, ReadModel, Receipt,
-    Recovery, Rejection, Stopped, SubmitError, TrySubmitError, Until, WaitError,
+    Recovery, Rejection, Retention, Stopped, SubmitError, TrySubmitError, Until, WaitError,
 };
 pub use error::{Halted, RingError, StagePanic, TryClaimError};
 pub use poller::{Polled, Poller};

@@ -621,6 +621,7 @@ fn a_snapshot_retires_the_journal_it_covers_and_a_restart_replays_only_the_rest(
     let small = || {
         let mut builder = EngineBuilder::new(dir.path(), Bank::default())
             .journal_options(JournalOptions::default().segment_size(16 * 1024))
+            .retention(seqlane::Retention::DeleteBefore)
             .input_capacity(64)
             .output_capacity(64);
         let ledger = builder.add_projection("ledger", Ledger::default());

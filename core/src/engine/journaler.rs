@@ -8,6 +8,7 @@ use seqlane_journal::{Journal, JournalError, SyncPolicy};
 
 use crate::engine::domain::Aggregate;
 use crate::engine::logic::Entry;
+use crate::engine::Retention;
 use crate::engine::{snapshot, EngineShared, Failure, JOURNAL};
 use crate::stage::EventHandler;
 use crate::sync::Arc;
@@ -115,12 +116,19 @@ impl<A: Aggregate> Journaler<A> {
         if self.journal.synced().map_or(0, |last| last + 1) < saved.records {
             self.sync();
         }
-        let error = match snapshot::write(&self.engine.dir, &saved) {
-            Ok(_) => self
-                .journal
-                .retire_before(saved.records, None)
-                .err()
-                .map(|error| format!("snapshot written, but retiring segments failed: {error}")),
+        let error = match snapshot::write(&self.engine.dir, &saved, self.engine.keep_snapshots) {
+            Ok(oldest_kept) => {
+                let retired = match &self.engine.retention {
+                    Retention::KeepAll => Ok(Vec::new()),
+                    Retention::Archive(archive) => {
+                        self.journal.retire_before(oldest_kept, Some(archive))
+                    }
+                    Retention::DeleteBefore => self.journal.retire_before(oldest_kept, None),
+                };
+                retired
+                    .err()
+                    .map(|error| format!("snapshot written, but retiring segments failed: {error}"))
+            }
             Err(error) => Some(format!(
                 "cannot write a snapshot in {}: {error}",
                 self.engine.dir.display()

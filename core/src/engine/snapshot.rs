@@ -174,8 +174,9 @@ fn file_name(records: u64) -> String {
 }
 
 /// Writes `saved` durably (temporary file, fsync, rename, directory fsync) and
-/// removes older snapshots. Returns the file's path.
-pub(crate) fn write(journal: &Path, saved: &Saved) -> std::io::Result<PathBuf> {
+/// removes the snapshots older than the newest `keep`. Returns the journal record
+/// the oldest snapshot kept starts from: records before it are needed by none.
+pub(crate) fn write(journal: &Path, saved: &Saved, keep: usize) -> std::io::Result<u64> {
     let dir = directory(journal);
     fs::create_dir_all(&dir)?;
     let path = dir.join(file_name(saved.records));
@@ -187,12 +188,16 @@ pub(crate) fn write(journal: &Path, saved: &Saved) -> std::io::Result<PathBuf> {
     }
     fs::rename(&temporary, &path)?;
     fs::File::open(&dir)?.sync_all()?;
-    for (records, older) in list(journal)? {
-        if records < saved.records {
-            fs::remove_file(older)?;
+    let kept = list(journal)?;
+    let mut oldest_kept = saved.records;
+    for (index, (records, file)) in kept.into_iter().enumerate() {
+        if index < keep.max(1) {
+            oldest_kept = oldest_kept.min(records);
+        } else {
+            fs::remove_file(file)?;
         }
     }
-    Ok(path)
+    Ok(oldest_kept)
 }
 
 /// The snapshot files in the journal's directory, newest first.
