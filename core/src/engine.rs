@@ -16,6 +16,7 @@
 //!   processed, journaled and projected before the threads join.
 
 mod domain;
+mod health;
 mod journaler;
 mod logic;
 mod metrics;
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant};
 use seqlane_journal::{Codec, Journal, JournalError, JournalOptions, Postcard, TornTail};
 
 pub use domain::{Aggregate, Command, CommandId, Projection};
+pub use health::{Health, ProjectionFailure, ProjectionHealth, ProjectionRestart};
 pub use metrics::{Metrics, ProjectionMetrics};
 pub use projection::ReadModel;
 pub use receipt::{Accepted, Outcome, Receipt, Rejection, Until, WaitError};
@@ -76,7 +78,6 @@ pub(crate) enum Failure {
     ApplyPanicked { command: i64, message: String },
     Journal(JournalError),
     JournalStopped(String),
-    ProjectionPanicked { projection: String, message: String },
 }
 
 impl fmt::Display for Failure {
@@ -88,10 +89,6 @@ impl fmt::Display for Failure {
             ),
             Failure::Journal(error) => write!(f, "the journal failed: {error}"),
             Failure::JournalStopped(reason) => write!(f, "the journaler stopped: {reason}"),
-            Failure::ProjectionPanicked {
-                projection,
-                message,
-            } => write!(f, "projection `{projection}` panicked: {message}"),
         }
     }
 }
@@ -105,6 +102,8 @@ pub(crate) struct EngineShared<A: Aggregate> {
     pub(crate) closed: AtomicBool,
     /// The first failure, if any.
     pub(crate) failure: Mutex<Option<Failure>>,
+    /// Per projection, its failure once it stopped.
+    pub(crate) projection_failures: Mutex<Vec<Option<health::ProjectionFailure>>>,
     /// The logic hands the state back here when its thread ends.
     pub(crate) final_model: Mutex<Option<Model<A>>>,
     /// The journal sequence of output slot 0.
@@ -128,7 +127,26 @@ impl<A: Aggregate> EngineShared<A> {
     }
 
     /// Why line `index` stopped short.
+    /// Projection `line` stopped on `failure`: recorded for `Engine::health`, in
+    /// the quarantine list, and answered to its waits. Nothing else stops.
+    pub(crate) fn projection_failed(&self, line: usize, failure: health::ProjectionFailure) {
+        let _ = health::record(&self.dir, self.projection_name(line), &failure);
+        lock(&self.projection_failures)[line - PROJECTIONS] = Some(failure);
+        self.progress.finish(line);
+    }
+
     pub(crate) fn stop_reason(&self, index: usize) -> String {
+        if let Some(Some(failure)) = index
+            .checked_sub(PROJECTIONS)
+            .and_then(|p| lock(&self.projection_failures).get(p).cloned())
+        {
+            return format!(
+                "projection `{}` failed at journal record {}: {}",
+                self.projection_name(index),
+                failure.sequence,
+                failure.message
+            );
+        }
         match &*lock(&self.failure) {
             Some(failure) => failure.to_string(),
             None if index == LOGIC => "the engine shut down".into(),
@@ -212,13 +230,6 @@ pub enum EngineError {
         /// Commands submitted and not processed (the failing one included).
         unprocessed: u64,
     },
-    /// A projection panicked while applying an event: the engine stopped.
-    ProjectionPanicked {
-        /// The projection's name.
-        projection: String,
-        /// The panic message.
-        message: String,
-    },
     /// A snapshot could not be taken, or a snapshot file could not be used.
     Snapshot {
         /// The file, when one was involved.
@@ -253,10 +264,6 @@ impl fmt::Display for EngineError {
                 "apply panicked on command {command}: {message}; the engine stopped with \
                  {unprocessed} submitted commands unprocessed (that one included)"
             ),
-            EngineError::ProjectionPanicked {
-                projection,
-                message,
-            } => write!(f, "projection `{projection}` panicked: {message}"),
             EngineError::Snapshot {
                 path: Some(path),
                 reason,
@@ -402,6 +409,7 @@ pub struct EngineBuilder<A: Aggregate, C = Postcard> {
     snapshot_every: Option<u64>,
     keep_snapshots: usize,
     retention: Retention,
+    restarts: Vec<(String, health::ProjectionRestart)>,
     projections: Vec<(StdArc<str>, BoxedRunner<A>)>,
     /// The declared name and version of the event type.
     event_schema: (String, u32),
@@ -427,6 +435,7 @@ impl<A: Aggregate> EngineBuilder<A, Postcard> {
             snapshot_every: None,
             keep_snapshots: 2,
             retention: Retention::KeepAll,
+            restarts: Vec::new(),
             projections: Vec::new(),
             event_schema: (schema::short_type_name::<A::Event>(), 1),
             upcasters: Vec::new(),
@@ -456,6 +465,7 @@ impl<A: Aggregate, C> EngineBuilder<A, C> {
             snapshot_every: self.snapshot_every,
             keep_snapshots: self.keep_snapshots,
             retention: self.retention,
+            restarts: self.restarts,
             projections: self.projections,
             event_schema: self.event_schema,
             upcasters: self.upcasters,
@@ -615,6 +625,14 @@ impl<A: Aggregate, C> EngineBuilder<A, C> {
         self
     }
 
+    /// What this start does with projection `name` if it failed before (default
+    /// [`ProjectionRestart::Retry`]): replay it again, skip the records its
+    /// failures are quarantined at, or rebuild it from the journal's start.
+    pub fn projection_restart(mut self, name: &str, restart: health::ProjectionRestart) -> Self {
+        self.restarts.push((name.to_owned(), restart));
+        self
+    }
+
     /// What happens to journal segments that no kept snapshot needs (default
     /// [`Retention::KeepAll`]).
     pub fn retention(mut self, retention: Retention) -> Self {
@@ -676,8 +694,36 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
                     .into(),
             });
         }
-        let (mut model, state_from, snapshot_from, skipped_snapshots) =
-            load_snapshot(&self.dir, &journal, self.state, &mut runners, &names)?;
+        let restart = |name: &str| {
+            self.restarts
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map_or(health::ProjectionRestart::Retry, |(_, r)| *r)
+        };
+        let rebuilt: Vec<bool> = names
+            .iter()
+            .map(|name| restart(name) == health::ProjectionRestart::Rebuild)
+            .collect();
+        for (runner, name) in runners.iter_mut().zip(&names) {
+            if restart(name) == health::ProjectionRestart::Skip {
+                let skipped = health::quarantined(&self.dir, name).map_err(|error| {
+                    EngineError::Snapshot {
+                        path: Some(health::quarantine_path(&self.dir)),
+                        reason: format!("cannot read the quarantine list: {error}"),
+                    }
+                })?;
+                runner.skip(skipped);
+            }
+        }
+        let (mut model, state_from, snapshot_from, skipped_snapshots) = load_snapshot(
+            &self.dir,
+            &journal,
+            self.state,
+            &mut runners,
+            &names,
+            &rebuilt,
+        )?;
         let (name, version) = &self.event_schema;
         let mut schemas = schema::Schemas::new(
             schema::EventSchema::of(&self.codec, name, *version),
@@ -711,6 +757,7 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
             metrics: Default::default(),
             closed: AtomicBool::new(false),
             failure: Mutex::new(None),
+            projection_failures: Mutex::new(vec![None; runners.len()]),
             final_model: Mutex::new(None),
             record_base,
             projections: names.clone(),
@@ -721,6 +768,14 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
             retention: self.retention.clone(),
         });
 
+        for runner in &runners {
+            if let Some(failure) = runner.failure() {
+                // Failed in replay: stopped from the start (already quarantined).
+                lock(&engine.projection_failures)[runner.line() - PROJECTIONS] =
+                    Some(failure.clone());
+                engine.progress.finish(runner.line());
+            }
+        }
         let mut output =
             RingBuilder::new(self.output_capacity, Entry::empty).wait_strategy(self.wait);
         let journaler = output.add_stage(
@@ -804,6 +859,7 @@ fn load_snapshot<A: Aggregate>(
     initial: A,
     runners: &mut [BoxedRunner<A>],
     names: &[StdArc<str>],
+    rebuilt: &[bool],
 ) -> Result<(Model<A>, u64, Option<u64>, Vec<String>), EngineError> {
     let mut skipped = Vec::new();
     let files = snapshot::list(dir).map_err(|error| EngineError::Snapshot {
@@ -835,7 +891,12 @@ fn load_snapshot<A: Aggregate>(
         let state = A::restore(&saved.state).map_err(unusable)?;
         // A projection added since the snapshot has no part: it replays from the
         // journal's start (if the journal still holds it, checked below).
-        for (runner, name) in runners.iter_mut().zip(names) {
+        for ((runner, name), _) in runners
+            .iter_mut()
+            .zip(names)
+            .zip(rebuilt)
+            .filter(|(_, rebuilt)| !**rebuilt)
+        {
             let part = saved
                 .projections
                 .iter()
@@ -936,6 +997,27 @@ impl<A: Aggregate> Engine<A> {
     /// What the start recovered and replayed, and how long it took.
     pub fn recovery(&self) -> &Recovery {
         &self.recovery
+    }
+
+    /// Which projections are applying events and which stopped, on which record
+    /// and why. A projection that panics stops alone: the journal, the business
+    /// logic and the other projections go on, and its `Visible` waits answer
+    /// [`WaitError::Stopped`] naming it. Its failures are also listed in
+    /// `DIR/quarantine`; see [`ProjectionRestart`] for what a restart does.
+    pub fn health(&self) -> Health {
+        let failures = lock(&self.engine.projection_failures);
+        Health {
+            projections: self
+                .engine
+                .projections
+                .iter()
+                .zip(failures.iter())
+                .map(|(name, failed)| ProjectionHealth {
+                    name: name.to_string(),
+                    failed: failed.clone(),
+                })
+                .collect(),
+        }
     }
 
     /// Whether the business-logic thread got the core it asked for.
@@ -1044,7 +1126,8 @@ impl<A: Aggregate> Engine<A> {
     /// # Errors
     ///
     /// How the engine failed, if it did ([`EngineError::ApplyPanicked`],
-    /// [`EngineError::Journal`], [`EngineError::ProjectionPanicked`]...).
+    /// [`EngineError::Journal`]...). A failed projection is no failure of the
+    /// engine: see [`Engine::health`].
     pub fn shutdown(mut self) -> Result<Stopped<A>, EngineError> {
         self.stop()?;
         let model = lock(&self.engine.final_model)
@@ -1082,13 +1165,6 @@ impl<A: Aggregate> Engine<A> {
                 unprocessed: input.err().map_or(0, |error| error.unprocessed),
             }),
             Some(Failure::Journal(error)) => Err(EngineError::Journal(error)),
-            Some(Failure::ProjectionPanicked {
-                projection,
-                message,
-            }) => Err(EngineError::ProjectionPanicked {
-                projection,
-                message,
-            }),
             Some(Failure::JournalStopped(reason)) => {
                 Err(EngineError::Ring(output.err().unwrap_or(RingError {
                     panics: vec![crate::StagePanic {

@@ -73,8 +73,9 @@ mod wait;
 pub use claim::{BatchClaim, Claim};
 pub use engine::{
     Accepted, Aggregate, Command, CommandId, Engine, EngineBuilder, EngineError, EventSchema,
-    Gateway, Metrics, Outcome, Projection, ProjectionId, ProjectionMetrics, ReadModel, Receipt,
-    Recovery, Rejection, Retention, Stopped, SubmitError, TrySubmitError, Until, WaitError,
+    Gateway, Health, Metrics, Outcome, Projection, ProjectionFailure, ProjectionHealth,
+    ProjectionId, ProjectionMetrics, ProjectionRestart, ReadModel, Receipt, Recovery, Rejection,
+    Retention, Stopped, SubmitError, TrySubmitError, Until, WaitError,
 };
 pub use error::{Halted, RingError, StagePanic, TryClaimError};
 pub use poller::{Polled, Poller};

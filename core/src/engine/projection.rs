@@ -3,14 +3,16 @@
 //! batch. Several projections may share one stage (one thread) on a machine with
 //! few cores.
 
+use std::collections::HashSet;
 use std::fmt;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc as StdArc;
 
 use crate::engine::domain::{Aggregate, Projection};
+use crate::engine::health::ProjectionFailure;
 use crate::engine::logic::Entry;
 use crate::engine::publish::Publication;
-use crate::engine::{EngineShared, Failure, ProjectionId};
+use crate::engine::{EngineShared, ProjectionId};
 use crate::stage::{panic_message, EventHandler};
 use crate::sync::Arc;
 
@@ -27,6 +29,15 @@ pub(crate) trait Runner<E>: Send {
     fn restore(&mut self, bytes: &[u8], position: u64) -> Result<(), String>;
     /// Replay applies records from here on.
     fn start(&self) -> u64;
+    /// Whether it skips the record at `sequence` (quarantined, restarted with
+    /// `ProjectionRestart::Skip`).
+    fn skips(&self, sequence: u64) -> bool;
+    /// Records to skip.
+    fn skip(&mut self, sequences: HashSet<u64>);
+    /// Its failure, once it stopped.
+    fn failure(&self) -> Option<&ProjectionFailure>;
+    /// Stops it: it applies and publishes nothing more.
+    fn fail(&mut self, failure: ProjectionFailure);
 }
 
 pub(crate) struct Running<P: Projection<E>, E> {
@@ -34,6 +45,8 @@ pub(crate) struct Running<P: Projection<E>, E> {
     read_model: Arc<Publication<P::View>>,
     line: usize,
     start: u64,
+    skipped: HashSet<u64>,
+    failed: Option<ProjectionFailure>,
     _events: std::marker::PhantomData<fn(&E)>,
 }
 
@@ -44,6 +57,8 @@ impl<P: Projection<E>, E> Running<P, E> {
             read_model,
             line,
             start: 0,
+            skipped: HashSet::new(),
+            failed: None,
             _events: std::marker::PhantomData,
         }
     }
@@ -78,6 +93,22 @@ impl<P: Projection<E>, E: 'static> Runner<E> for Running<P, E> {
     fn start(&self) -> u64 {
         self.start
     }
+
+    fn skips(&self, sequence: u64) -> bool {
+        self.skipped.contains(&sequence)
+    }
+
+    fn skip(&mut self, sequences: HashSet<u64>) {
+        self.skipped = sequences;
+    }
+
+    fn failure(&self) -> Option<&ProjectionFailure> {
+        self.failed.as_ref()
+    }
+
+    fn fail(&mut self, failure: ProjectionFailure) {
+        self.failed = Some(failure);
+    }
 }
 
 /// The stage: its projections, and the engine whose lines it advances.
@@ -91,19 +122,28 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for ProjectionStage<A> {
         let record = self.engine.record_base + sequence as u64;
         if let Some(event) = &entry.event {
             for runner in &mut self.runners {
+                if runner.failure().is_some() {
+                    continue;
+                }
                 let applied = catch_unwind(AssertUnwindSafe(|| runner.apply(event, record)));
                 if let Err(payload) = applied {
-                    let projection = self.engine.projection_name(runner.line()).to_string();
-                    self.engine.fail(Failure::ProjectionPanicked {
-                        projection,
+                    // Only this projection stops: the journal, the logic and the
+                    // other projections go on.
+                    let failure = ProjectionFailure {
+                        sequence: record,
                         message: panic_message(payload.as_ref()),
-                    });
-                    resume_unwind(payload);
+                    };
+                    self.engine
+                        .projection_failed(runner.line(), failure.clone());
+                    runner.fail(failure);
                 }
             }
         }
         if end_of_batch {
             for runner in &mut self.runners {
+                if runner.failure().is_some() {
+                    continue;
+                }
                 runner.publish();
                 // The read model is published before the line moves, so a receipt
                 // waiting for `Visible` finds its events in it.
@@ -132,11 +172,21 @@ impl<A: Aggregate> ProjectionStage<A> {
         let snapshots = &self.engine.snapshots;
         for runner in &self.runners {
             let index = runner.line() - crate::engine::PROJECTIONS;
+            let name = self.engine.projection_name(runner.line()).to_string();
+            if let Some(failure) = runner.failure() {
+                // It will never reach the snapshot: give it up now.
+                if snapshots.owed_by(index, u64::MAX) {
+                    snapshots.abandon(format!(
+                        "projection `{name}` failed at record {}: {}",
+                        failure.sequence, failure.message
+                    ));
+                }
+                continue;
+            }
             let position = self.engine.progress.line(runner.line()).end() as u64;
             if !snapshots.owed_by(index, position) {
                 continue;
             }
-            let name = self.engine.projection_name(runner.line()).to_string();
             match runner.snapshot() {
                 Some(bytes) => snapshots.contribute(index, (name, position, bytes)),
                 None => snapshots.abandon(format!(

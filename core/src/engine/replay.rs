@@ -7,6 +7,7 @@ use std::sync::Arc as StdArc;
 use seqlane_journal::{Codec, Journal};
 
 use crate::engine::domain::Aggregate;
+use crate::engine::health::{self, ProjectionFailure};
 use crate::engine::logic::{Model, Remembered};
 use crate::engine::projection::Runner;
 use crate::engine::record::{self, Decoded, Found};
@@ -84,6 +85,7 @@ pub(crate) fn replay<A: Aggregate, C: Codec<A::Event>>(
         pending.push((sequence, decoded));
         if last {
             commit(
+                journal.dir(),
                 model,
                 state_from,
                 runners,
@@ -100,7 +102,9 @@ pub(crate) fn replay<A: Aggregate, C: Codec<A::Event>>(
     Ok(replayed)
 }
 
+#[allow(clippy::too_many_arguments)] // reason: the replay's state, passed down once per command
 fn commit<A: Aggregate>(
+    dir: &std::path::Path,
     model: &mut Model<A>,
     state_from: u64,
     runners: &mut [Box<dyn Runner<A::Event>>],
@@ -114,16 +118,20 @@ fn commit<A: Aggregate>(
     let to_state = first.is_some_and(|first| first >= state_from);
     for (sequence, decoded) in pending.drain(..) {
         for event in decoded.event.into_iter().chain(decoded.upcast) {
-            for runner in runners
-                .iter_mut()
-                .filter(|runner| sequence >= runner.start())
-            {
-                catch_unwind(AssertUnwindSafe(|| runner.apply(&event, sequence))).map_err(
-                    |payload| EngineError::ProjectionPanicked {
-                        projection: names[runner.line() - PROJECTIONS].to_string(),
+            for runner in runners.iter_mut().filter(|runner| {
+                sequence >= runner.start() && runner.failure().is_none() && !runner.skips(sequence)
+            }) {
+                let applied = catch_unwind(AssertUnwindSafe(|| runner.apply(&event, sequence)));
+                if let Err(payload) = applied {
+                    // The projection stops alone; the start goes on.
+                    let failure = ProjectionFailure {
+                        sequence,
                         message: panic_message(payload.as_ref()),
-                    },
-                )?;
+                    };
+                    let name = &names[runner.line() - PROJECTIONS];
+                    let _ = health::record(dir, name, &failure);
+                    runner.fail(failure);
+                }
             }
             if !to_state {
                 continue;
