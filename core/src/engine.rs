@@ -797,12 +797,9 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
                 "seqlane-projections".to_owned()
             };
             output.add_stage(
-                Stage::new(ProjectionStage {
-                    runners: group,
-                    engine: Arc::clone(&engine),
-                })
-                .name(name)
-                .after(&[journaler]),
+                Stage::new(ProjectionStage::new(group, Arc::clone(&engine)))
+                    .name(name)
+                    .after(&[journaler]),
             );
         }
         let (records, output) = output.build_single_producer().map_err(EngineError::Spawn)?;

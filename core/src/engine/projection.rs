@@ -113,8 +113,25 @@ impl<P: Projection<E>, E: 'static> Runner<E> for Running<P, E> {
 
 /// The stage: its projections, and the engine whose lines it advances.
 pub(crate) struct ProjectionStage<A: Aggregate> {
-    pub(crate) runners: Vec<Box<dyn Runner<A::Event>>>,
-    pub(crate) engine: Arc<EngineShared<A>>,
+    runners: Vec<Box<dyn Runner<A::Event>>>,
+    engine: Arc<EngineShared<A>>,
+    /// Whether any of its projections failed: until one does, the per-event path
+    /// asks none of them.
+    any_failed: bool,
+}
+
+impl<A: Aggregate> ProjectionStage<A> {
+    pub(crate) fn new(
+        runners: Vec<Box<dyn Runner<A::Event>>>,
+        engine: Arc<EngineShared<A>>,
+    ) -> Self {
+        let any_failed = runners.iter().any(|runner| runner.failure().is_some());
+        Self {
+            runners,
+            engine,
+            any_failed,
+        }
+    }
 }
 
 impl<A: Aggregate> EventHandler<Entry<A::Event>> for ProjectionStage<A> {
@@ -122,7 +139,7 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for ProjectionStage<A> {
         let record = self.engine.record_base + sequence as u64;
         if let Some(event) = &entry.event {
             for runner in &mut self.runners {
-                if runner.failure().is_some() {
+                if self.any_failed && runner.failure().is_some() {
                     continue;
                 }
                 let applied = catch_unwind(AssertUnwindSafe(|| runner.apply(event, record)));
@@ -141,7 +158,7 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for ProjectionStage<A> {
         }
         if end_of_batch {
             for runner in &mut self.runners {
-                if runner.failure().is_some() {
+                if self.any_failed && runner.failure().is_some() {
                     continue;
                 }
                 runner.publish();
