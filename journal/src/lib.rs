@@ -11,7 +11,8 @@
 //!   the `seqlane-journal` CLI (`inspect`, `verify`, `dump`) is built on it.
 //! - [`Codec`] with [`Postcard`] turns values into payloads.
 //!
-//! The on-disk format is in [`format`].
+//! The on-disk format, and how recovery tells a torn tail from damage, is in
+//! [`format`](mod@format).
 //!
 //! # Examples
 //!
