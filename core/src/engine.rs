@@ -885,7 +885,18 @@ fn load_snapshot<A: Aggregate>(
                 journal.next_sequence()
             )));
         }
-        let state = A::restore(&saved.state).map_err(unusable)?;
+        let (state_version, state) = projection::unversioned(&saved.state).map_err(&unusable)?;
+        if state_version != A::SNAPSHOT_VERSION {
+            // A cache of another encoding: the journal rebuilds the state.
+            skipped.push(format!(
+                "{}: the state's snapshot is version {state_version}, this code reads \
+                 version {} (Aggregate::SNAPSHOT_VERSION)",
+                path.display(),
+                A::SNAPSHOT_VERSION
+            ));
+            continue;
+        }
+        let state = A::restore(state).map_err(&unusable)?;
         // A projection added since the snapshot has no part: it replays from the
         // journal's start (if the journal still holds it, checked below).
         for ((runner, name), _) in runners
@@ -898,7 +909,19 @@ fn load_snapshot<A: Aggregate>(
                 .projections
                 .iter()
                 .find(|(saved_name, _, _)| **saved_name == **name);
-            if let Some((_, position, bytes)) = part {
+            if let Some((_, position, part)) = part {
+                let (version, bytes) = projection::unversioned(part).map_err(&unusable)?;
+                if version != runner.snapshot_version() {
+                    // Rebuilt from the journal instead.
+                    skipped.push(format!(
+                        "{}: projection `{name}`'s part is version {version}, this code \
+                         reads version {} (Projection::SNAPSHOT_VERSION): rebuilt from the \
+                         journal",
+                        path.display(),
+                        runner.snapshot_version()
+                    ));
+                    continue;
+                }
                 runner
                     .restore(bytes, *position)
                     .map_err(|reason| unusable(format!("projection `{name}`: {reason}")))?;

@@ -191,3 +191,102 @@ fn retention_archives_or_deletes_only_what_every_kept_snapshot_covers() {
         }
     }
 }
+
+/// `Bank` whose snapshots are declared version 2.
+#[derive(Default)]
+struct BankV2(Bank);
+
+impl seqlane::Aggregate for BankV2 {
+    type Command = Op;
+    type Event = common::Event;
+    type Rejection = common::Refusal;
+    const SNAPSHOT_VERSION: u32 = 2;
+
+    fn decide(&self, command: &Op, events: &mut Vec<common::Event>) -> Result<(), common::Refusal> {
+        self.0.decide(command, events)
+    }
+
+    fn apply(&mut self, event: &common::Event) {
+        self.0.apply(event);
+    }
+
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        self.0.snapshot()
+    }
+
+    fn restore(bytes: &[u8]) -> Result<Self, String> {
+        Bank::restore(bytes).map(BankV2)
+    }
+}
+
+/// `Ledger` whose snapshot parts are declared version 2, and that says whether it
+/// was restored.
+#[derive(Default)]
+struct LedgerV2(Ledger, bool);
+
+impl seqlane::Projection<common::Event> for LedgerV2 {
+    type View = (Ledger, bool);
+    const SNAPSHOT_VERSION: u32 = 2;
+
+    fn apply(&mut self, event: &common::Event, sequence: u64) {
+        self.0.apply(event, sequence);
+    }
+
+    fn view(&self) -> (Ledger, bool) {
+        (self.0.clone(), self.1)
+    }
+
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        self.0.snapshot()
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.1 = true;
+        self.0.restore(bytes)
+    }
+}
+
+/// A snapshot of another encoding version is a cache miss, never a wrong state:
+/// the state (or the projection) is rebuilt from the journal, and the start says so.
+#[test]
+fn a_snapshot_of_another_version_is_skipped_and_the_journal_rebuilds() {
+    use seqlane::Aggregate;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, ledger) = with_ledger(builder(dir.path()), "ledger");
+    deposits_then_snapshot(&engine, 300);
+    let view = ledger.get();
+    let stopped = engine.shutdown().unwrap();
+
+    // The state's encoding changed: the snapshot is skipped, the journal replayed.
+    let mut changed = EngineBuilder::new(dir.path(), BankV2::default())
+        .journal_options(JournalOptions::default().segment_size(16 * 1024));
+    let ledger = changed.add_projection("ledger", Ledger::default());
+    let engine = changed.start().unwrap();
+    let recovery = engine.recovery().clone();
+    assert_eq!(recovery.snapshot, None);
+    assert!(
+        recovery.skipped_snapshots[0].contains("snapshot is version 1, this code reads version 2"),
+        "{:?}",
+        recovery.skipped_snapshots
+    );
+    assert_eq!(*ledger.get(), *view);
+    assert_eq!(engine.shutdown().unwrap().state.0, stopped.state);
+    assert_eq!(BankV2::SNAPSHOT_VERSION, 2);
+
+    // A projection's encoding changed: the state comes from the snapshot, the
+    // projection from the journal.
+    let mut changed = builder(dir.path());
+    let ledger = changed.add_projection("ledger", LedgerV2::default());
+    let engine = changed.start().unwrap();
+    let recovery = engine.recovery().clone();
+    assert!(recovery.snapshot.is_some());
+    assert!(
+        recovery.skipped_snapshots[0].contains("projection `ledger`'s part is version 1"),
+        "{:?}",
+        recovery.skipped_snapshots
+    );
+    let (rebuilt, restored) = (*ledger.get()).clone();
+    assert!(!restored, "rebuilt, not restored");
+    assert_eq!(rebuilt, *view);
+    engine.shutdown().unwrap();
+}

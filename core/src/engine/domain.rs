@@ -99,6 +99,13 @@ pub trait Aggregate: Send + 'static {
         None
     }
 
+    /// The version of [`snapshot`](Aggregate::snapshot)'s encoding, saved with
+    /// each snapshot. Change it whenever the state's encoding changes: a start
+    /// then skips snapshots of another version (listed in
+    /// [`Recovery::skipped_snapshots`](crate::Recovery)) and rebuilds the state
+    /// from the journal, which snapshots never replace.
+    const SNAPSHOT_VERSION: u32 = 1;
+
     /// The state as bytes, for a snapshot (with [`restore`](Aggregate::restore),
     /// typically a serde encoding). `None` (the default): this state is not
     /// snapshotted, and the engine replays the whole journal on start.
@@ -137,6 +144,13 @@ pub trait Projection<E>: Send + 'static {
 
     /// A snapshot of the read model as it stands, to publish.
     fn view(&self) -> Self::View;
+
+    /// The version of [`snapshot`](Projection::snapshot)'s encoding, saved with
+    /// its part of each snapshot. Change it whenever the encoding changes: a start
+    /// then rebuilds this projection from the journal instead of restoring a part
+    /// of another version (and says so in
+    /// [`Recovery::skipped_snapshots`](crate::Recovery)).
+    const SNAPSHOT_VERSION: u32 = 1;
 
     /// The projection's state as bytes, for an engine snapshot. `None` (the
     /// default): snapshots cannot be taken while this projection runs.

@@ -252,7 +252,7 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
                 .iter()
                 .map(|(id, remembered)| (*id, remembered.clone()))
                 .collect(),
-            state,
+            state: crate::engine::projection::versioned(A::SNAPSHOT_VERSION, state),
             projections: Vec::new(),
         };
         snapshots.post(saved, request, self.engine.projection_count());

@@ -25,6 +25,8 @@ pub(crate) trait Runner<E>: Send {
     fn line(&self) -> usize;
     /// Its state for a snapshot, if it can be saved.
     fn snapshot(&self) -> Option<Vec<u8>>;
+    /// The version of that state's encoding (`Projection::SNAPSHOT_VERSION`).
+    fn snapshot_version(&self) -> u32;
     /// Restores it from a snapshot taken at `position`; replay then starts there.
     fn restore(&mut self, bytes: &[u8], position: u64) -> Result<(), String>;
     /// Replay applies records from here on.
@@ -82,6 +84,10 @@ impl<P: Projection<E>, E: 'static> Runner<E> for Running<P, E> {
 
     fn snapshot(&self) -> Option<Vec<u8>> {
         self.projection.snapshot()
+    }
+
+    fn snapshot_version(&self) -> u32 {
+        P::SNAPSHOT_VERSION
     }
 
     fn restore(&mut self, bytes: &[u8], position: u64) -> Result<(), String> {
@@ -153,6 +159,7 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for ProjectionStage<A> {
                     self.engine
                         .projection_failed(runner.line(), failure.clone());
                     runner.fail(failure);
+                    self.any_failed = true;
                 }
             }
         }
@@ -205,7 +212,10 @@ impl<A: Aggregate> ProjectionStage<A> {
                 continue;
             }
             match runner.snapshot() {
-                Some(bytes) => snapshots.contribute(index, (name, position, bytes)),
+                Some(bytes) => snapshots.contribute(
+                    index,
+                    (name, position, versioned(runner.snapshot_version(), bytes)),
+                ),
                 None => snapshots.abandon(format!(
                     "projection `{name}` does not support snapshots (Projection::snapshot)"
                 )),
@@ -220,6 +230,22 @@ impl<A: Aggregate> Drop for ProjectionStage<A> {
             self.engine.progress.finish(runner.line());
         }
     }
+}
+
+/// A snapshot part: its encoding's version (u32, little-endian), then its bytes.
+pub(crate) fn versioned(version: u32, bytes: Vec<u8>) -> Vec<u8> {
+    let mut part = Vec::with_capacity(4 + bytes.len());
+    part.extend_from_slice(&version.to_le_bytes());
+    part.extend_from_slice(&bytes);
+    part
+}
+
+/// Splits a snapshot part into its version and its bytes.
+pub(crate) fn unversioned(part: &[u8]) -> Result<(u32, &[u8]), String> {
+    let (version, bytes) = part
+        .split_first_chunk::<4>()
+        .ok_or("a snapshot part shorter than its version")?;
+    Ok((u32::from_le_bytes(*version), bytes))
 }
 
 /// A projection's read model: query it from any thread, as often as you like.

@@ -29,7 +29,9 @@ use crate::engine::logic::Remembered;
 use crate::sync::{lock, AtomicBool, AtomicI64, AtomicU64, Mutex};
 
 const MAGIC: &[u8; 8] = b"SEQLSNAP";
-const FORMAT: u32 = 1;
+/// Format 2 prefixes the state and every projection part with its encoding's
+/// version (`SNAPSHOT_VERSION`, u32); format 1 files read as version 1 parts.
+const FORMAT: u32 = 2;
 const HEADER: usize = 8 + 4 + 4 + 8;
 
 /// A snapshot, in memory.
@@ -92,11 +94,18 @@ impl Saved {
             return Err("not a seqlane snapshot (no SEQLSNAP header)".into());
         }
         let format = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if format != FORMAT {
+        if format != FORMAT && format != 1 {
             return Err(format!(
-                "snapshot format {format}, this build reads {FORMAT}"
+                "snapshot format {format}, this build reads 1 and {FORMAT}"
             ));
         }
+        let part = |bytes: &[u8]| {
+            if format == 1 {
+                crate::engine::projection::versioned(1, bytes.to_vec())
+            } else {
+                bytes.to_vec()
+            }
+        };
         let crc = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
         let len = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
         let body = &bytes[HEADER..];
@@ -121,14 +130,14 @@ impl Saved {
             let records: Option<RangeInclusive<u64>> = (flag == 1).then_some(first..=last);
             ids.push((id, Remembered { version, records }));
         }
-        let state = reader.bytes()?.to_vec();
+        let state = part(reader.bytes()?);
         let count = reader.u64()?;
         let mut projections = Vec::new();
         for _ in 0..count {
             let name = String::from_utf8(reader.bytes()?.to_vec())
                 .map_err(|_| "a projection name is not UTF-8".to_owned())?;
             let position = reader.u64()?;
-            projections.push((name, position, reader.bytes()?.to_vec()));
+            projections.push((name, position, part(reader.bytes()?)));
         }
         Ok(Saved {
             records,
