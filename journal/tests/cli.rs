@@ -229,3 +229,22 @@ fn repair_cuts_a_torn_tail_and_its_dry_run_changes_nothing() {
         stdout(&repair)
     );
 }
+
+#[test]
+fn inspect_shows_the_engines_quarantine_list() {
+    let dir = written(3);
+    std::fs::write(
+        dir.path().join("quarantine"),
+        "ledger\t2\tpanicked: cannot count a deposit of 13\n",
+    )
+    .unwrap();
+    let inspect = cli(&["inspect", dir.path().to_str().unwrap()]);
+    assert!(inspect.status.success());
+    let text = stdout(&inspect);
+    assert!(text.contains("quarantined"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ledger") && l.contains(" 2  panicked: cannot count")),
+        "{text}"
+    );
+}

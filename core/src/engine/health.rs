@@ -2,7 +2,8 @@
 //! (the record and the panic message) is shown by [`Engine::health`](crate::Engine)
 //! and answered to its `Visible` waits, and is appended to the quarantine list,
 //! `DIR/quarantine`: one line per failure, `projection<TAB>record<TAB>message`
-//! (message with tabs and newlines escaped), which a restart with
+//! (message with tabs and newlines escaped; `seqlane-journal inspect DIR` shows
+//! it), which a restart with
 //! [`ProjectionRestart::Skip`] reads to skip those records for that projection.
 
 use std::collections::HashSet;

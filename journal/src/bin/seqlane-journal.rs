@@ -1,6 +1,7 @@
 //! `seqlane-journal`: look inside a journal directory.
 //!
-//! - `inspect DIR`: segments, sequence ranges, sizes, the durable line, problems;
+//! - `inspect DIR`: segments, sequence ranges, sizes, the durable line, problems,
+//!   and the records an engine's projections failed on (its quarantine list);
 //! - `verify DIR`: checks every record; exit code 0 if all are valid (or only a
 //!   live writer's work in flight is unfinished), 1 on damage, 3 on a torn tail
 //!   that the next open (or `repair`) cuts;
@@ -132,6 +133,25 @@ fn print_inspection(dir: &std::path::Path, inspection: &Inspection) {
         if let Some(problem) = &segment.problem {
             println!("  problem: {problem}");
         }
+    }
+    print_quarantine(dir);
+}
+
+/// An engine keeps, beside its journal, the list of records its projections
+/// failed on (`quarantine`: projection, record, message, tab-separated).
+fn print_quarantine(dir: &std::path::Path) {
+    let Ok(list) = std::fs::read_to_string(dir.join("quarantine")) else {
+        return;
+    };
+    println!("quarantined (a projection failed on them):");
+    println!("{:<24} {:>12}  message", "projection", "record");
+    for line in list.lines() {
+        let mut fields = line.splitn(3, '\t');
+        let (Some(projection), Some(record)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let message = fields.next().unwrap_or_default();
+        println!("{projection:<24} {record:>12}  {message}");
     }
 }
 
