@@ -39,17 +39,8 @@ impl EventSchema {
     /// The 24-bit id records carry (never 0, which marks records written before
     /// events carried schemas).
     pub(crate) fn id(&self) -> u32 {
-        let mut bytes = self.name.as_bytes().to_vec();
-        bytes.push(0);
-        bytes.extend_from_slice(&self.version.to_le_bytes());
-        match self.fingerprint {
-            Some(fingerprint) => {
-                bytes.push(1);
-                bytes.extend_from_slice(&fingerprint.to_le_bytes());
-            }
-            None => bytes.push(0),
-        }
-        let hash = fnv1a64(&bytes);
+        // The declaration's bytes hold exactly the name, version and fingerprint.
+        let hash = fnv1a64(&self.encode());
         let id = ((hash >> 40) ^ hash) as u32 & 0x00ff_ffff;
         id.max(1)
     }
