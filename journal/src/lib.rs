@@ -41,6 +41,7 @@ pub mod format;
 mod inspect;
 mod journal;
 mod lock;
+mod options;
 mod reader;
 mod recovery;
 mod segment;

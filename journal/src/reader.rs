@@ -1,13 +1,22 @@
 //! Reading records in sequence order, zero-copy, from any sequence.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::{JournalError, Result};
 use crate::format::{decode_frame, Decoded};
-use crate::journal::Progress;
 use crate::segment::{self, Segment};
+
+/// How far the writer has got, shared with in-process readers.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    /// The sequence after the last appended record. Every frame below it is fully
+    /// written and never written again (Release by the writer, Acquire by readers).
+    pub(crate) appended: AtomicU64,
+    /// The sequence after the last synced record.
+    pub(crate) synced: AtomicU64,
+}
 
 /// One record, borrowing its payload from the segment's mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
