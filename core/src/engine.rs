@@ -96,7 +96,7 @@ impl fmt::Display for Failure {
 /// What every thread of one engine shares.
 pub(crate) struct EngineShared<A: Aggregate> {
     pub(crate) progress: Progress,
-    pub(crate) tickets: Tickets<Outcome<A>>,
+    pub(crate) tickets: Tickets<receipt::Decided<A>>,
     pub(crate) metrics: metrics::Counters,
     /// Set by shutdown: gateways refuse new commands.
     pub(crate) closed: AtomicBool,

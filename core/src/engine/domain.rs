@@ -90,6 +90,53 @@ pub trait Aggregate: Send + 'static {
     /// says so.
     fn apply(&mut self, event: &Self::Event);
 
+    /// A rejection as bytes (typically a serde encoding), journaled with the id of
+    /// the command it refused, so that a resubmission of that id gets the same
+    /// rejection, across restarts too, and the command does not run again. `None`
+    /// (the default): rejections are not remembered, and a resubmitted id is decided
+    /// anew. Only `decide`'s own rejections are remembered; a version conflict, a
+    /// panic or an unrecordable command leaves its id free.
+    ///
+    /// ```
+    /// # use seqlane::Aggregate;
+    /// # struct Stock;
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// enum Refusal { OutOfStock { left: u32 } }
+    ///
+    /// impl Aggregate for Stock {
+    ///     # type Command = u32;
+    ///     # type Event = u32;
+    ///     type Rejection = Refusal;
+    ///     # fn decide(&self, _: &u32, _: &mut Vec<u32>) -> Result<(), Refusal> { Ok(()) }
+    ///     # fn apply(&mut self, _: &u32) {}
+    ///     // ...
+    ///     fn encode_rejection(reason: &Refusal) -> Option<Vec<u8>> {
+    ///         postcard::to_stdvec(reason).ok()
+    ///     }
+    ///
+    ///     fn decode_rejection(bytes: &[u8]) -> Result<Refusal, String> {
+    ///         postcard::from_bytes(bytes).map_err(|error| error.to_string())
+    ///     }
+    /// }
+    /// ```
+    fn encode_rejection(reason: &Self::Rejection) -> Option<Vec<u8>> {
+        let _ = reason;
+        None
+    }
+
+    /// The rejection from [`encode_rejection`](Aggregate::encode_rejection)'s
+    /// bytes, for a resubmitted id.
+    ///
+    /// # Errors
+    ///
+    /// When the bytes are not a rejection of this type (an older encoding, say):
+    /// the resubmission then gets [`Rejection::Undecodable`](crate::Rejection)
+    /// with this message, and still does not run again.
+    fn decode_rejection(bytes: &[u8]) -> Result<Self::Rejection, String> {
+        let _ = bytes;
+        Err("this aggregate does not decode rejections".into())
+    }
+
     /// The version a command's [expected version](Command::expect_version) is checked
     /// against: the version of the entity the command targets, if the domain tracks
     /// one. `None` (the default) checks against the engine's version, the number of
@@ -173,7 +220,9 @@ pub trait Projection<E>: Send + 'static {
 
 /// A client-chosen command id: a resubmitted id gets the original outcome instead of
 /// running twice, across restarts too (the id is journaled with the command's
-/// events). Use a UUID, or any `u128` unique per intended effect.
+/// events, or with its rejection when the aggregate
+/// [encodes rejections](Aggregate::encode_rejection)). Use a UUID, or any `u128`
+/// unique per intended effect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CommandId(pub u128);
 

@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::engine::domain::{Aggregate, Command, CommandId};
-use crate::engine::receipt::{Accepted, Outcome, Rejection};
+use crate::engine::receipt::{Accepted, Decided, Outcome, Rejection};
 use crate::engine::record;
 use crate::engine::snapshot::Saved;
 use crate::engine::{EngineShared, Failure, LOGIC};
@@ -56,11 +56,39 @@ impl<E> Entry<E> {
     }
 }
 
-/// What an accepted command with an id left behind, for its resubmissions.
+/// What a command with an id left behind, for its resubmissions.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Remembered {
-    pub(crate) version: u64,
-    pub(crate) records: Option<RangeInclusive<u64>>,
+pub(crate) enum Remembered {
+    /// Accepted: the version after it, and its records.
+    Accepted {
+        version: u64,
+        records: Option<RangeInclusive<u64>>,
+    },
+    /// Rejected by `decide`: the rejection as `Aggregate::encode_rejection` made it,
+    /// journaled at `record`.
+    Rejected { record: u64, rejection: Vec<u8> },
+}
+
+/// A command's outcome, with the journal records it left.
+struct Decision<A: Aggregate> {
+    outcome: Outcome<A>,
+    /// The command's last journal record (this time or, for a repeat, the first).
+    last_record: Option<u64>,
+    /// How many records to publish now (encoded in `Logic::encoded`).
+    publish: usize,
+    /// A resubmitted id: the first outcome, again.
+    repeat: bool,
+}
+
+impl<A: Aggregate> Decision<A> {
+    fn rejected(rejection: Rejection<A::Rejection>) -> Self {
+        Self {
+            outcome: Err(rejection),
+            last_record: None,
+            publish: 0,
+            repeat: false,
+        }
+    }
 }
 
 /// The domain state with what the logic derives from it.
@@ -68,7 +96,7 @@ pub(crate) struct Model<A> {
     pub(crate) state: A,
     /// Events applied since the journal began.
     pub(crate) version: u64,
-    /// Accepted command ids.
+    /// Ids of commands accepted, or rejected with a journaled rejection.
     pub(crate) ids: HashMap<CommandId, Remembered>,
 }
 
@@ -137,38 +165,154 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         }
     }
 
-    fn decide(&mut self, command: &Command<A::Command>, sequence: i64) -> Outcome<A> {
+    fn model(&mut self) -> &mut Model<A> {
+        self.model
+            .as_mut()
+            .expect("the model is present until drop")
+    }
+
+    /// Decides a command: a repeat of a remembered id, a version conflict, a
+    /// rejection, or events encoded, applied and ready to publish.
+    fn decide(&mut self, command: &Command<A::Command>, sequence: i64) -> Decision<A> {
+        if let Some(repeat) = command.id.and_then(|id| self.repeat(id)) {
+            return repeat;
+        }
+        if let Err(conflict) = self.check_version(command) {
+            return Decision::rejected(conflict);
+        }
+        self.events.clear();
         let model = self
             .model
             .as_mut()
             .expect("the model is present until drop");
-        if let Some(remembered) = command.id.and_then(|id| model.ids.get(&id)) {
-            return Ok(Accepted {
-                version: remembered.version,
-                events: Vec::new(),
-                records: remembered.records.clone(),
-                duplicate: true,
-            });
-        }
-        if let Some(expected) = command.expected_version {
-            let actual = model
-                .state
-                .version_of(&command.body)
-                .unwrap_or(model.version);
-            if expected != actual {
-                return Err(Rejection::Conflict { expected, actual });
-            }
-        }
-        self.events.clear();
         let decided = catch_unwind(AssertUnwindSafe(|| {
             model.state.decide(&command.body, &mut self.events)
         }));
         match decided {
             Ok(Ok(())) => {}
-            Ok(Err(reason)) => return Err(Rejection::Domain(reason)),
-            Err(payload) => return Err(Rejection::Panicked(panic_message(payload.as_ref()))),
+            Ok(Err(reason)) => return self.reject(command.id, reason),
+            Err(payload) => {
+                let message = panic_message(payload.as_ref());
+                return Decision::rejected(Rejection::Panicked(message));
+            }
         }
         let records = self.events.len().max(usize::from(command.id.is_some()));
+        if let Err(rejection) = self.encode_events(command.id, records) {
+            return Decision::rejected(rejection);
+        }
+        self.apply_events(sequence);
+        let model = self
+            .model
+            .as_mut()
+            .expect("the model is present until drop");
+        model.version += self.events.len() as u64;
+        let version = model.version;
+        let records = self.take_records(records);
+        if let Some(id) = command.id {
+            let remembered = Remembered::Accepted {
+                version,
+                records: records.clone(),
+            };
+            self.model().ids.insert(id, remembered);
+        }
+        Decision {
+            last_record: records.as_ref().map(|records| *records.end()),
+            publish: records
+                .as_ref()
+                .map_or(0, |r| (r.end() - r.start() + 1) as usize),
+            outcome: Ok(Accepted {
+                version,
+                events: Vec::new(),
+                records,
+                duplicate: false,
+            }),
+            repeat: false,
+        }
+    }
+
+    /// The first outcome of a resubmitted `id`, if it is remembered.
+    fn repeat(&mut self, id: CommandId) -> Option<Decision<A>> {
+        let (outcome, last_record) = match self.model().ids.get(&id)? {
+            Remembered::Accepted { version, records } => (
+                Ok(Accepted {
+                    version: *version,
+                    events: Vec::new(),
+                    records: records.clone(),
+                    duplicate: true,
+                }),
+                records.as_ref().map(|records| *records.end()),
+            ),
+            Remembered::Rejected { record, rejection } => {
+                let rejection = match A::decode_rejection(rejection) {
+                    Ok(reason) => Rejection::Domain(reason),
+                    Err(error) => Rejection::Undecodable(error),
+                };
+                (Err(rejection), Some(*record))
+            }
+        };
+        Some(Decision {
+            outcome,
+            last_record,
+            publish: 0,
+            repeat: true,
+        })
+    }
+
+    /// Checks the command's expected version, if it has one.
+    fn check_version(
+        &mut self,
+        command: &Command<A::Command>,
+    ) -> Result<(), Rejection<A::Rejection>> {
+        let Some(expected) = command.expected_version else {
+            return Ok(());
+        };
+        let model = self.model();
+        let actual = model
+            .state
+            .version_of(&command.body)
+            .unwrap_or(model.version);
+        if expected == actual {
+            Ok(())
+        } else {
+            Err(Rejection::Conflict { expected, actual })
+        }
+    }
+
+    /// `decide`'s rejection; with an id, and when the aggregate encodes it (in no
+    /// more than a record holds), journaled and remembered for resubmissions.
+    fn reject(&mut self, id: Option<CommandId>, reason: A::Rejection) -> Decision<A> {
+        let Some((id, rejection)) = id.zip(A::encode_rejection(&reason)) else {
+            return Decision::rejected(Rejection::Domain(reason));
+        };
+        if rejection.len() + record::ID_LEN > self.max_payload {
+            return Decision::rejected(Rejection::Domain(reason));
+        }
+        if self.encoded.is_empty() {
+            self.encoded.push((0, Vec::new()));
+        }
+        let (tag, payload) = &mut self.encoded[0];
+        payload.clear();
+        *tag = record::encode_rejection(id, &rejection, payload);
+        let record = self.next_record;
+        self.next_record += 1;
+        self.model()
+            .ids
+            .insert(id, Remembered::Rejected { record, rejection });
+        Decision {
+            outcome: Err(Rejection::Domain(reason)),
+            last_record: Some(record),
+            publish: 1,
+            repeat: false,
+        }
+    }
+
+    /// Encodes the command's `records` records (its events, or its id's marker)
+    /// into `self.encoded`.
+    fn encode_events(
+        &mut self,
+        id: Option<CommandId>,
+        records: usize,
+    ) -> Result<(), Rejection<A::Rejection>> {
         let limit = self.output.as_ref().map_or(0, |output| output.capacity());
         if records > limit {
             return Err(Rejection::TooManyEvents {
@@ -183,15 +327,24 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
             &self.codec,
             self.schema_id,
             &self.events,
-            command.id,
+            id,
             &mut self.encoded[..records],
             self.max_payload,
         )
-        .map_err(Rejection::Unrecordable)?;
-        // Apply before publishing: events whose `apply` panicked never reach the
-        // journal, so a replay cannot trip on them.
+        .map_err(Rejection::Unrecordable)
+    }
+
+    /// Applies the decided events to the state. Apply comes before publishing:
+    /// events whose `apply` panicked never reach the journal, so a replay cannot
+    /// trip on them; the panic stops the engine.
+    fn apply_events(&mut self, sequence: i64) {
+        let model = self
+            .model
+            .as_mut()
+            .expect("the model is present until drop");
+        let events = &self.events;
         let applied = catch_unwind(AssertUnwindSafe(|| {
-            for event in &self.events {
+            for event in events {
                 model.state.apply(event);
             }
         }));
@@ -203,26 +356,14 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
             });
             resume_unwind(payload);
         }
-        model.version += self.events.len() as u64;
-        let records = (records > 0).then(|| {
+    }
+
+    /// Takes the journal sequences of the next `count` records.
+    fn take_records(&mut self, count: usize) -> Option<RangeInclusive<u64>> {
+        (count > 0).then(|| {
             let first = self.next_record;
-            self.next_record += records as u64;
+            self.next_record += count as u64;
             first..=self.next_record - 1
-        });
-        if let Some(id) = command.id {
-            model.ids.insert(
-                id,
-                Remembered {
-                    version: model.version,
-                    records: records.clone(),
-                },
-            );
-        }
-        Ok(Accepted {
-            version: model.version,
-            events: Vec::new(),
-            records,
-            duplicate: false,
         })
     }
 
@@ -283,41 +424,48 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EventHandler<Submission<
 {
     fn on_event(&mut self, slot: &Submission<A::Command>, sequence: i64, end_of_batch: bool) {
         if let Some(command) = &slot.command {
-            let outcome = self.decide(command, sequence);
+            let Decision {
+                outcome,
+                last_record,
+                publish,
+                repeat,
+            } = self.decide(command, sequence);
             let metrics = &self.engine.metrics.logic;
-            let mut to_publish = 0;
             match &outcome {
-                Ok(accepted) if !accepted.duplicate => {
-                    metrics.accepted.add(1);
-                    if let Some(records) = &accepted.records {
-                        to_publish = (records.end() - records.start() + 1) as usize;
-                    }
-                }
-                Ok(_) => metrics.duplicates.add(1),
+                _ if repeat => metrics.duplicates.add(1),
+                Ok(_) => metrics.accepted.add(1),
                 Err(_) => metrics.rejected.add(1),
             }
+            let accepted = outcome.is_ok() && !repeat;
             if slot.receipt {
                 let events = &self.events;
                 self.engine.tickets.record(sequence, |recycled| {
                     let mut outcome = outcome;
-                    if let Ok(accepted) = &mut outcome {
-                        if !accepted.duplicate {
-                            let mut buffer = match recycled {
-                                Some(Ok(old)) => old.events,
-                                _ => Vec::new(),
-                            };
-                            buffer.clear();
-                            buffer.extend_from_slice(events);
-                            accepted.events = buffer;
-                        }
+                    if let (Ok(accepted), true) = (&mut outcome, accepted) {
+                        let mut buffer = match recycled {
+                            Some(Decided {
+                                outcome: Ok(old), ..
+                            }) => old.events,
+                            _ => Vec::new(),
+                        };
+                        buffer.clear();
+                        buffer.extend_from_slice(events);
+                        accepted.events = buffer;
                     }
-                    outcome
+                    Decided {
+                        outcome,
+                        last_record,
+                    }
                 });
             }
-            if to_publish > 0 {
-                metrics.events.add(self.events.len() as u64);
-                self.since_snapshot += self.events.len() as u64;
-                self.publish(to_publish);
+            if publish > 0 {
+                if accepted {
+                    metrics.events.add(self.events.len() as u64);
+                    self.since_snapshot += self.events.len() as u64;
+                } else {
+                    self.events.clear();
+                }
+                self.publish(publish);
             }
         }
         if slot.snapshot

@@ -89,7 +89,8 @@ pub struct Metrics {
     pub accepted: u64,
     /// Commands rejected (by `decide`, a version conflict, a panic in `decide`).
     pub rejected: u64,
-    /// Resubmissions of an accepted command id, answered without running again.
+    /// Resubmissions of a remembered command id (accepted, or rejected with a
+    /// journaled rejection), answered without running again.
     pub duplicates: u64,
     /// Events produced by accepted commands.
     pub events: u64,

@@ -53,6 +53,10 @@ pub enum Rejection<R> {
     /// [`JournalOptions::max_payload_len`](seqlane_journal::JournalOptions::max_payload_len)).
     /// Nothing was applied; the engine went on.
     Unrecordable(String),
+    /// The command's id was rejected before, and that rejection, journaled by
+    /// [`Aggregate::encode_rejection`], no longer decodes (the message says why);
+    /// the command did not run again.
+    Undecodable(String),
 }
 
 impl<R: fmt::Display> fmt::Display for Rejection<R> {
@@ -70,6 +74,10 @@ impl<R: fmt::Display> fmt::Display for Rejection<R> {
                 )
             }
             Rejection::Unrecordable(reason) => write!(f, "cannot journal its events: {reason}"),
+            Rejection::Undecodable(reason) => write!(
+                f,
+                "its id was rejected before, and that rejection no longer decodes: {reason}"
+            ),
         }
     }
 }
@@ -79,6 +87,13 @@ impl<R: fmt::Debug + fmt::Display> std::error::Error for Rejection<R> {}
 /// What became of a command: accepted with its events, or rejected.
 pub type Outcome<A> =
     Result<Accepted<<A as Aggregate>::Event>, Rejection<<A as Aggregate>::Rejection>>;
+
+/// A command's outcome as its ticket holds it, with the last journal record the
+/// command left (its last event, its id's marker or its rejection), if any.
+pub(crate) struct Decided<A: Aggregate> {
+    pub(crate) outcome: Outcome<A>,
+    pub(crate) last_record: Option<u64>,
+}
 
 /// How long a [`Receipt`] waits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +142,8 @@ pub struct Receipt<A: Aggregate> {
     sequence: i64,
     /// The outcome once collected from the ticket, until it is returned.
     outcome: Option<Outcome<A>>,
+    /// The last journal record the command left, once collected.
+    last_record: Option<u64>,
     spent: bool,
 }
 
@@ -136,6 +153,7 @@ impl<A: Aggregate> Receipt<A> {
             engine,
             sequence,
             outcome: None,
+            last_record: None,
             spent: false,
         }
     }
@@ -148,8 +166,10 @@ impl<A: Aggregate> Receipt<A> {
 
     /// Waits until the command got as far as `until`, and returns its outcome.
     ///
-    /// A rejected command has nothing to journal or project: its outcome comes as
-    /// soon as it is processed, whatever `until` says.
+    /// A rejected command has nothing to project: its outcome comes as soon as it
+    /// is processed, or, when its rejection is journaled (a command with an id, see
+    /// [`Aggregate::encode_rejection`]), once that record is durable for
+    /// [`Until::Durable`].
     ///
     /// # Errors
     ///
@@ -188,24 +208,24 @@ impl<A: Aggregate> Receipt<A> {
         }
         if self.outcome.is_none() {
             self.reach(LOGIC, self.sequence + 1, deadline)?;
-            let outcome = self.engine.tickets.take(self.sequence).ok_or_else(|| {
+            let decided = self.engine.tickets.take(self.sequence).ok_or_else(|| {
                 WaitError::Stopped("the outcome was taken by another receipt".into())
             })?;
-            self.outcome = Some(outcome);
+            self.outcome = Some(decided.outcome);
+            self.last_record = decided.last_record;
         }
-        let last_record = match &self.outcome {
-            Some(Ok(accepted)) => accepted.records.as_ref().map(|records| *records.end()),
-            _ => None,
-        };
-        if let Some(last) = last_record {
+        let accepted = matches!(self.outcome, Some(Ok(_)));
+        if let Some(last) = self.last_record {
             let target = last as i64 + 1;
             match until {
                 Until::Processed => {}
                 Until::Durable => self.reach(JOURNAL, target, deadline)?,
-                Until::Visible(projection) => {
+                Until::Visible(projection) if accepted => {
                     let line = self.engine.projection_line(projection);
                     self.reach(line, target, deadline)?;
                 }
+                // A rejection has nothing to project; its record is journaled.
+                Until::Visible(_) => self.reach(JOURNAL, target, deadline)?,
             }
         }
         self.spent = true;

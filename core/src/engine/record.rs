@@ -1,11 +1,14 @@
 //! How the engine lays its records out in the journal.
 //!
 //! Every record is one event of one command, a marker for a command that has an
-//! id but no events, or a schema declaration. The journal record's tag carries
+//! id but no events, a rejected command's id with its encoded rejection, or a
+//! schema declaration. The journal record's tag carries
 //! flags in its low byte and, for an event, the id of the event's schema in its
 //! upper 24 bits (see [`schema`](crate::engine::schema)); the payload is the
 //! command id (16 bytes, little-endian) when `HAS_ID` is set, followed by the
-//! event's encoding (by the engine's codec) when `EVENT` is set. `FIRST` and `LAST`
+//! event's encoding (by the engine's codec) when `EVENT` is set, or the rejection's
+//! encoding (by [`Aggregate::encode_rejection`](crate::Aggregate::encode_rejection))
+//! when `REJECTED` is set. `FIRST` and `LAST`
 //! bracket a command's records, so replay applies a command only if it finds all of
 //! them (a crash can cut a batch of records anywhere). A `SCHEMA` record stands
 //! alone: its payload declares a schema (name, version, fingerprint).
@@ -25,10 +28,13 @@ pub(crate) const FIRST: u32 = 1 << 2;
 pub(crate) const LAST: u32 = 1 << 3;
 /// A schema declaration.
 pub(crate) const SCHEMA: u32 = 1 << 4;
-const KNOWN: u32 = EVENT | HAS_ID | FIRST | LAST | SCHEMA;
+/// A rejected command: its id and its rejection (one record, `FIRST | LAST`).
+pub(crate) const REJECTED: u32 = 1 << 5;
+const KNOWN: u32 = EVENT | HAS_ID | FIRST | LAST | SCHEMA | REJECTED;
 const FLAGS: u32 = 0xff;
 const SCHEMA_SHIFT: u32 = 8;
-const ID_LEN: usize = 16;
+/// The length of a command id in a payload.
+pub(crate) const ID_LEN: usize = 16;
 
 /// Appends a record's payload to `out` and returns its tag.
 pub(crate) fn encode<E, C: Codec<E>>(
@@ -58,6 +64,13 @@ pub(crate) fn encode<E, C: Codec<E>>(
     Ok(tag)
 }
 
+/// Appends the payload of a rejected command's record to `out` and returns its tag.
+pub(crate) fn encode_rejection(id: CommandId, rejection: &[u8], out: &mut Vec<u8>) -> u32 {
+    out.extend_from_slice(&id.0.to_le_bytes());
+    out.extend_from_slice(rejection);
+    HAS_ID | REJECTED | FIRST | LAST
+}
+
 /// The tag and payload of a declaration of `schema`.
 pub(crate) fn declaration(schema: &EventSchema) -> (u32, Vec<u8>) {
     (SCHEMA, schema.encode())
@@ -83,6 +96,8 @@ pub(crate) struct Decoded<E> {
     /// The events an upcaster made of an older schema's event.
     pub(crate) upcast: Vec<E>,
     pub(crate) id: Option<CommandId>,
+    /// A rejected command's encoded rejection.
+    pub(crate) rejection: Option<Vec<u8>>,
     pub(crate) first: bool,
     pub(crate) last: bool,
 }
@@ -110,6 +125,11 @@ pub(crate) fn decode<E, C: Codec<E>>(
             "tag {tag:#x} mixes a schema declaration with a command"
         ));
     }
+    if flags & REJECTED != 0 && flags != HAS_ID | REJECTED | FIRST | LAST {
+        return Err(format!(
+            "tag {tag:#x} marks a rejection without being one command's only record"
+        ));
+    }
     let (id, rest) = if tag & HAS_ID != 0 {
         let Some((id, rest)) = payload.split_first_chunk::<ID_LEN>() else {
             return Err(format!(
@@ -123,7 +143,10 @@ pub(crate) fn decode<E, C: Codec<E>>(
     };
     let mut event = None;
     let mut upcast = Vec::new();
-    if tag & EVENT != 0 {
+    let mut rejection = None;
+    if tag & REJECTED != 0 {
+        rejection = Some(rest.to_vec());
+    } else if tag & EVENT != 0 {
         match schemas.reading(tag >> SCHEMA_SHIFT)? {
             Reading::Current => {
                 event =
@@ -140,6 +163,7 @@ pub(crate) fn decode<E, C: Codec<E>>(
         event,
         upcast,
         id,
+        rejection,
         first: tag & FIRST != 0,
         last: tag & LAST != 0,
     }))

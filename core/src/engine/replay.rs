@@ -116,6 +116,18 @@ fn commit<A: Aggregate>(
     let last = pending.last().map(|(sequence, _)| *sequence);
     let id = pending.first().and_then(|(_, decoded)| decoded.id);
     let to_state = first.is_some_and(|first| first >= state_from);
+    if let [(record, decoded)] = pending.as_mut_slice() {
+        if let Some(rejection) = decoded.rejection.take() {
+            if let (true, Some(id)) = (to_state, id) {
+                let record = *record;
+                model
+                    .ids
+                    .insert(id, Remembered::Rejected { record, rejection });
+            }
+            pending.clear();
+            return Ok(());
+        }
+    }
     for (sequence, decoded) in pending.drain(..) {
         for event in decoded.event.into_iter().chain(decoded.upcast) {
             for runner in runners.iter_mut().filter(|runner| {
@@ -152,7 +164,7 @@ fn commit<A: Aggregate>(
     if let (Some(id), Some(first), Some(last)) = (id, first, last) {
         model.ids.insert(
             id,
-            Remembered {
+            Remembered::Accepted {
                 version: model.version,
                 records: Some(first..=last),
             },

@@ -14,9 +14,10 @@
 //!
 //! File: `DIR/snapshots/snapshot-<S, 20 digits>.bin`: the magic `SEQLSNAP`, a format
 //! version (u32), the CRC32C of the body (u32), the body's length (u64), then the
-//! body, all little-endian: `S`, the version, the ids (`id: u128`, `version`,
-//! `records`: a flag byte and two u64), the state (length-prefixed bytes), and per
-//! projection its name, position and bytes.
+//! body, all little-endian: `S`, the version, the ids (`id: u128`, `version`, a
+//! kind byte, then for an accepted id its records as two u64, for a rejected one its
+//! record (u64) and its rejection's bytes), the state (length-prefixed bytes), and
+//! per projection its name, position and bytes.
 
 use std::fs;
 use std::io::Write;
@@ -31,7 +32,13 @@ use crate::sync::{lock, AtomicBool, AtomicI64, AtomicU64, Mutex};
 const MAGIC: &[u8; 8] = b"SEQLSNAP";
 /// Format 2 prefixes the state and every projection part with its encoding's
 /// version (`SNAPSHOT_VERSION`, u32); format 1 files read as version 1 parts.
-const FORMAT: u32 = 2;
+/// Format 3 adds rejected command ids (entry kind [`REJECTED`]).
+const FORMAT: u32 = 3;
+/// A command id entry's kind: accepted without records, accepted with records
+/// (`first`, `last`), rejected (`record`, then the encoded rejection).
+const ACCEPTED: u8 = 0;
+const ACCEPTED_WITH_RECORDS: u8 = 1;
+const REJECTED: u8 = 2;
 const HEADER: usize = 8 + 4 + 4 + 8;
 
 /// A snapshot, in memory.
@@ -63,14 +70,24 @@ impl Saved {
         put_u64(&mut body, self.ids.len() as u64);
         for (id, remembered) in &self.ids {
             body.extend_from_slice(&id.0.to_le_bytes());
-            put_u64(&mut body, remembered.version);
-            let (flag, first, last) = match &remembered.records {
-                Some(records) => (1u8, *records.start(), *records.end()),
-                None => (0, 0, 0),
-            };
-            body.push(flag);
-            put_u64(&mut body, first);
-            put_u64(&mut body, last);
+            match remembered {
+                Remembered::Accepted { version, records } => {
+                    put_u64(&mut body, *version);
+                    let (flag, first, last) = match records {
+                        Some(records) => (ACCEPTED_WITH_RECORDS, *records.start(), *records.end()),
+                        None => (ACCEPTED, 0, 0),
+                    };
+                    body.push(flag);
+                    put_u64(&mut body, first);
+                    put_u64(&mut body, last);
+                }
+                Remembered::Rejected { record, rejection } => {
+                    put_u64(&mut body, 0);
+                    body.push(REJECTED);
+                    put_u64(&mut body, *record);
+                    put_bytes(&mut body, rejection);
+                }
+            }
         }
         put_bytes(&mut body, &self.state);
         put_u64(&mut body, self.projections.len() as u64);
@@ -94,9 +111,9 @@ impl Saved {
             return Err("not a seqlane snapshot (no SEQLSNAP header)".into());
         }
         let format = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if format != FORMAT && format != 1 {
+        if !(1..=FORMAT).contains(&format) {
             return Err(format!(
-                "snapshot format {format}, this build reads 1 and {FORMAT}"
+                "snapshot format {format}, this build reads 1 to {FORMAT}"
             ));
         }
         let part = |bytes: &[u8]| {
@@ -125,10 +142,20 @@ impl Saved {
                 reader.take(16)?.try_into().expect("16"),
             ));
             let version = reader.u64()?;
-            let flag = reader.take(1)?[0];
-            let (first, last) = (reader.u64()?, reader.u64()?);
-            let records: Option<RangeInclusive<u64>> = (flag == 1).then_some(first..=last);
-            ids.push((id, Remembered { version, records }));
+            let remembered = match reader.take(1)?[0] {
+                REJECTED if format >= 3 => Remembered::Rejected {
+                    record: reader.u64()?,
+                    rejection: reader.bytes()?.to_vec(),
+                },
+                flag @ (ACCEPTED | ACCEPTED_WITH_RECORDS) => {
+                    let (first, last) = (reader.u64()?, reader.u64()?);
+                    let records: Option<RangeInclusive<u64>> =
+                        (flag == ACCEPTED_WITH_RECORDS).then_some(first..=last);
+                    Remembered::Accepted { version, records }
+                }
+                flag => return Err(format!("unknown command id entry {flag}")),
+            };
+            ids.push((id, remembered));
         }
         let state = part(reader.bytes()?);
         let count = reader.u64()?;
@@ -387,16 +414,23 @@ mod tests {
             ids: vec![
                 (
                     CommandId(7),
-                    Remembered {
+                    Remembered::Accepted {
                         version: 3,
                         records: Some(2..=3),
                     },
                 ),
                 (
                     CommandId(u128::MAX),
-                    Remembered {
+                    Remembered::Accepted {
                         version: 5,
                         records: None,
+                    },
+                ),
+                (
+                    CommandId(9),
+                    Remembered::Rejected {
+                        record: 41,
+                        rejection: b"no".to_vec(),
                     },
                 ),
             ],
