@@ -6,10 +6,11 @@ use std::time::Instant;
 
 use seqlane_journal::{Journal, JournalError, SyncPolicy};
 
+use crate::engine::builder::Retention;
 use crate::engine::domain::Aggregate;
-use crate::engine::logic::Entry;
-use crate::engine::Retention;
-use crate::engine::{snapshot, EngineShared, Failure, JOURNAL};
+use crate::engine::shared::{EngineShared, Failure, JOURNAL, SNAPSHOT_CHECK};
+use crate::engine::slots::Entry;
+use crate::engine::snapshot;
 use crate::stage::EventHandler;
 use crate::sync::Arc;
 
@@ -167,7 +168,7 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for Journaler<A> {
     /// The group commit's deadline, if records wait for a sync; otherwise look now
     /// and then for a snapshot to write (one may become ready while we wait).
     fn wake_at(&self) -> Option<Instant> {
-        let check = Instant::now() + crate::engine::SNAPSHOT_CHECK;
+        let check = Instant::now() + SNAPSHOT_CHECK;
         Some(self.sync_due.map_or(check, |due| due.min(check)))
     }
 

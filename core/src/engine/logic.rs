@@ -2,72 +2,20 @@
 //! command, applies its events, hands them to the journaler through the output ring
 //! and leaves the outcome for the command's receipt.
 
-use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::engine::domain::{Aggregate, Command, CommandId};
+use crate::engine::model::{Model, Remembered};
 use crate::engine::receipt::{Accepted, Decided, Outcome, Rejection};
 use crate::engine::record;
-use crate::engine::snapshot::Saved;
-use crate::engine::{EngineShared, Failure, LOGIC};
+use crate::engine::shared::{EngineShared, Failure, JOURNAL, LOGIC};
+use crate::engine::slots::{Entry, Submission};
+use crate::engine::snapshot::{self, Saved};
 use crate::stage::{panic_message, EventHandler};
 use crate::sync::{lock, Arc};
 use crate::Producer;
 use seqlane_journal::Codec;
-
-/// An input slot: a command and whether its submitter holds a receipt. `None` is a
-/// void slot (a claim made after the engine closed), which the logic skips.
-pub(crate) struct Submission<C> {
-    pub(crate) command: Option<Command<C>>,
-    pub(crate) receipt: bool,
-    /// Take a snapshot here (after the commands before this slot).
-    pub(crate) snapshot: bool,
-}
-
-impl<C> Submission<C> {
-    pub(crate) fn void() -> Self {
-        Self {
-            command: None,
-            receipt: false,
-            snapshot: false,
-        }
-    }
-}
-
-/// An output slot: one journal record, an event or (for a command with an id and
-/// no events) a marker that records the id, already encoded by the logic.
-pub(crate) struct Entry<E> {
-    /// For the projections.
-    pub(crate) event: Option<E>,
-    /// The record's tag and payload, as [`record::encode`] made them. The payload's
-    /// buffer is swapped with the logic's, not copied, and is reused lap after lap.
-    pub(crate) tag: u32,
-    pub(crate) payload: Vec<u8>,
-}
-
-impl<E> Entry<E> {
-    pub(crate) fn empty() -> Self {
-        Self {
-            event: None,
-            tag: 0,
-            payload: Vec::new(),
-        }
-    }
-}
-
-/// What a command with an id left behind, for its resubmissions.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Remembered {
-    /// Accepted: the version after it, and its records.
-    Accepted {
-        version: u64,
-        records: Option<RangeInclusive<u64>>,
-    },
-    /// Rejected by `decide`: the rejection as `Aggregate::encode_rejection` made it,
-    /// journaled at `record`.
-    Rejected { record: u64, rejection: Vec<u8> },
-}
 
 /// A command's outcome, with the journal records it left.
 struct Decision<A: Aggregate> {
@@ -89,15 +37,6 @@ impl<A: Aggregate> Decision<A> {
             repeat: false,
         }
     }
-}
-
-/// The domain state with what the logic derives from it.
-pub(crate) struct Model<A> {
-    pub(crate) state: A,
-    /// Events applied since the journal began.
-    pub(crate) version: u64,
-    /// Ids of commands accepted, or rejected with a journaled rejection.
-    pub(crate) ids: HashMap<CommandId, Remembered>,
 }
 
 /// How the logic encodes records: the codec, the running event schema's id, and
@@ -374,7 +313,7 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         if snapshots.in_flight() {
             // An automatic snapshot due now is tried again after the next command.
             if request.is_some() {
-                snapshots.answer(request, Err(crate::engine::snapshot::BUSY.into()));
+                snapshots.answer(request, Err(snapshot::BUSY.into()));
             }
             return;
         }
@@ -393,7 +332,7 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
                 .iter()
                 .map(|(id, remembered)| (*id, remembered.clone()))
                 .collect(),
-            state: crate::engine::projection::versioned(A::SNAPSHOT_VERSION, state),
+            state: snapshot::versioned(A::SNAPSHOT_VERSION, state),
             projections: Vec::new(),
         };
         snapshots.post(saved, request, self.engine.projection_count());
@@ -405,7 +344,7 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         let mut claim = match output.claim_batch(count) {
             Ok(claim) => claim,
             Err(_halted) => {
-                let reason = self.engine.stop_reason(crate::engine::JOURNAL);
+                let reason = self.engine.stop_reason(JOURNAL);
                 self.engine.fail(Failure::JournalStopped(reason.clone()));
                 panic!("the journaler stopped, so no further command can be journaled: {reason}");
             }

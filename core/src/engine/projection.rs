@@ -10,9 +10,10 @@ use std::sync::Arc as StdArc;
 
 use crate::engine::domain::{Aggregate, Projection};
 use crate::engine::health::ProjectionFailure;
-use crate::engine::logic::Entry;
 use crate::engine::publish::Publication;
-use crate::engine::{EngineShared, ProjectionId};
+use crate::engine::shared::{EngineShared, ProjectionId};
+use crate::engine::slots::Entry;
+use crate::engine::snapshot::versioned;
 use crate::stage::{panic_message, EventHandler};
 use crate::sync::Arc;
 
@@ -182,7 +183,7 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for ProjectionStage<A> {
     /// A snapshot may be posted while this projection waits for events: look
     /// now and then, to add its part.
     fn wake_at(&self) -> Option<std::time::Instant> {
-        Some(std::time::Instant::now() + crate::engine::SNAPSHOT_CHECK)
+        Some(std::time::Instant::now() + crate::engine::shared::SNAPSHOT_CHECK)
     }
 
     fn on_wake(&mut self) {
@@ -195,7 +196,7 @@ impl<A: Aggregate> ProjectionStage<A> {
     fn contribute_to_snapshot(&mut self) {
         let snapshots = &self.engine.snapshots;
         for runner in &self.runners {
-            let index = runner.line() - crate::engine::PROJECTIONS;
+            let index = runner.line() - crate::engine::shared::PROJECTIONS;
             let name = self.engine.projection_name(runner.line()).to_string();
             if let Some(failure) = runner.failure() {
                 // It will never reach the snapshot: give it up now.
@@ -230,22 +231,6 @@ impl<A: Aggregate> Drop for ProjectionStage<A> {
             self.engine.progress.finish(runner.line());
         }
     }
-}
-
-/// A snapshot part: its encoding's version (u32, little-endian), then its bytes.
-pub(crate) fn versioned(version: u32, bytes: Vec<u8>) -> Vec<u8> {
-    let mut part = Vec::with_capacity(4 + bytes.len());
-    part.extend_from_slice(&version.to_le_bytes());
-    part.extend_from_slice(&bytes);
-    part
-}
-
-/// Splits a snapshot part into its version and its bytes.
-pub(crate) fn unversioned(part: &[u8]) -> Result<(u32, &[u8]), String> {
-    let (version, bytes) = part
-        .split_first_chunk::<4>()
-        .ok_or("a snapshot part shorter than its version")?;
-    Ok((u32::from_le_bytes(*version), bytes))
 }
 
 /// A projection's read model: query it from any thread, as often as you like.

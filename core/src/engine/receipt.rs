@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::domain::Aggregate;
 use crate::engine::progress::Missed;
-use crate::engine::{EngineShared, ProjectionId, JOURNAL, LOGIC};
+use crate::engine::shared::{EngineShared, ProjectionId, JOURNAL, LOGIC};
 use crate::sync::Arc;
 
 /// A command the business logic accepted.

@@ -7,12 +7,13 @@ use std::sync::Arc as StdArc;
 use seqlane_journal::{Codec, Journal};
 
 use crate::engine::domain::Aggregate;
+use crate::engine::error::EngineError;
 use crate::engine::health::{self, ProjectionFailure};
-use crate::engine::logic::{Model, Remembered};
+use crate::engine::model::{Model, Remembered};
 use crate::engine::projection::Runner;
 use crate::engine::record::{self, Decoded, Found};
 use crate::engine::schema::Schemas;
-use crate::engine::{EngineError, PROJECTIONS};
+use crate::engine::shared::PROJECTIONS;
 use crate::stage::panic_message;
 
 pub(crate) struct Replayed {

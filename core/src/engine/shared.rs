@@ -1,0 +1,131 @@
+//! What every thread of one engine shares: the progress lines receipts wait on,
+//! the outcome tickets, the counters, the snapshot coordinator, and the first
+//! failure. The engine's parts import it from here, never from the engine's root.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc as StdArc;
+use std::time::Duration;
+
+use seqlane_journal::JournalError;
+
+use crate::engine::builder::Retention;
+use crate::engine::domain::Aggregate;
+use crate::engine::model::Model;
+use crate::engine::progress::{Progress, Tickets};
+use crate::engine::{health, metrics, receipt, snapshot};
+use crate::sync::{lock, AtomicBool, Mutex};
+
+/// The business logic's line: input sequences below it are processed.
+pub(crate) const LOGIC: usize = 0;
+/// The journal's line: records below it are durable.
+pub(crate) const JOURNAL: usize = 1;
+/// Projection `i`'s line is `PROJECTIONS + i`: records below it are applied.
+pub(crate) const PROJECTIONS: usize = 2;
+
+/// How often an idle journaler or projection looks for snapshot work (a snapshot
+/// can be posted while they wait for events).
+pub(crate) const SNAPSHOT_CHECK: Duration = Duration::from_millis(5);
+
+/// Names a projection of one engine, for [`Until::Visible`](crate::Until::Visible).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProjectionId(pub(crate) usize);
+
+/// Why the engine stopped early, as recorded by the thread that found out.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    ApplyPanicked { command: i64, message: String },
+    Journal(JournalError),
+    JournalStopped(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::ApplyPanicked { command, message } => write!(
+                f,
+                "apply panicked on command {command} ({message}); the engine stopped"
+            ),
+            Failure::Journal(error) => write!(f, "the journal failed: {error}"),
+            Failure::JournalStopped(reason) => write!(f, "the journaler stopped: {reason}"),
+        }
+    }
+}
+
+/// What every thread of one engine shares.
+pub(crate) struct EngineShared<A: Aggregate> {
+    pub(crate) progress: Progress,
+    pub(crate) tickets: Tickets<receipt::Decided<A>>,
+    pub(crate) metrics: metrics::Counters,
+    /// Set by shutdown: gateways refuse new commands.
+    pub(crate) closed: AtomicBool,
+    /// The first failure, if any.
+    pub(crate) failure: Mutex<Option<Failure>>,
+    /// Per projection, its failure once it stopped.
+    pub(crate) projection_failures: Mutex<Vec<Option<health::ProjectionFailure>>>,
+    /// The logic hands the state back here when its thread ends.
+    pub(crate) final_model: Mutex<Option<Model<A>>>,
+    /// The journal sequence of output slot 0.
+    pub(crate) record_base: u64,
+    pub(crate) projections: Vec<StdArc<str>>,
+    /// The journal's directory (snapshots live in it).
+    pub(crate) dir: PathBuf,
+    pub(crate) snapshots: snapshot::Coordinator,
+    /// Take a snapshot after this many events.
+    pub(crate) snapshot_every: Option<u64>,
+    /// Snapshots kept, newest first.
+    pub(crate) keep_snapshots: usize,
+    /// What happens to segments no kept snapshot needs.
+    pub(crate) retention: Retention,
+}
+
+impl<A: Aggregate> EngineShared<A> {
+    /// Records `failure` unless an earlier one was recorded.
+    pub(crate) fn fail(&self, failure: Failure) {
+        lock(&self.failure).get_or_insert(failure);
+    }
+
+    /// Why line `index` stopped short.
+    /// Projection `line` stopped on `failure`: recorded for `Engine::health`, in
+    /// the quarantine list, and answered to its waits. Nothing else stops.
+    pub(crate) fn projection_failed(&self, line: usize, failure: health::ProjectionFailure) {
+        let _ = health::record(&self.dir, self.projection_name(line), &failure);
+        lock(&self.projection_failures)[line - PROJECTIONS] = Some(failure);
+        self.progress.finish(line);
+    }
+
+    pub(crate) fn stop_reason(&self, index: usize) -> String {
+        if let Some(Some(failure)) = index
+            .checked_sub(PROJECTIONS)
+            .and_then(|p| lock(&self.projection_failures).get(p).cloned())
+        {
+            return format!(
+                "projection `{}` failed at journal record {}: {}",
+                self.projection_name(index),
+                failure.sequence,
+                failure.message
+            );
+        }
+        match &*lock(&self.failure) {
+            Some(failure) => failure.to_string(),
+            None if index == LOGIC => "the engine shut down".into(),
+            None => "the engine stopped".into(),
+        }
+    }
+
+    pub(crate) fn projection_count(&self) -> usize {
+        self.projections.len()
+    }
+
+    pub(crate) fn projection_name(&self, line: usize) -> &str {
+        &self.projections[line - PROJECTIONS]
+    }
+
+    pub(crate) fn projection_line(&self, id: ProjectionId) -> usize {
+        assert!(
+            id.0 < self.projections.len(),
+            "{id:?} is not a projection of this engine"
+        );
+        PROJECTIONS + id.0
+    }
+}
