@@ -46,17 +46,18 @@ pub use error::{EngineError, SubmitError, TrySubmitError};
 pub use gateway::Gateway;
 pub use health::{Health, ProjectionFailure, ProjectionHealth, ProjectionRestart};
 pub use metrics::{Metrics, ProjectionMetrics};
+pub use progress::ProjectionId;
 pub use projection::ReadModel;
 pub use receipt::{Accepted, Outcome, Receipt, Rejection, Until, WaitError};
 pub use schema::EventSchema;
-pub use shared::ProjectionId;
 pub use start::Recovery;
 
 use crate::error::RingError;
 use crate::stage::Pinning;
 use crate::sync::{lock, Arc};
 use crate::Ring;
-use shared::{EngineShared, Failure, JOURNAL, LOGIC, PROJECTIONS};
+use progress::Line;
+use shared::{EngineShared, Failure};
 use slots::{Entry, Submission};
 
 /// What [`Engine::shutdown`] hands back.
@@ -124,7 +125,7 @@ impl<A: Aggregate> Engine<A> {
     pub fn metrics(&self) -> Metrics {
         let logic = &self.engine.metrics.logic;
         let journal = &self.engine.metrics.journal;
-        let processed = self.engine.progress.line(LOGIC).end();
+        let processed = self.engine.progress.processed();
         let claimed = self.gateway.producer.last_claimed() + 1;
         let journaled = self.engine.record_base + journal.records.get();
         Metrics {
@@ -144,7 +145,7 @@ impl<A: Aggregate> Engine<A> {
             journal_sync_time: Duration::from_nanos(journal.sync_nanos.get()),
             last_journal_sync: Duration::from_nanos(journal.last_sync_nanos.get()),
             longest_journal_sync: Duration::from_nanos(journal.longest_sync_nanos.get()),
-            durable_end: self.engine.progress.line(JOURNAL).end() as u64,
+            durable_end: self.engine.progress.records(Line::Journal),
             held_outcomes: self.engine.tickets.spilled(),
             snapshots: self.engine.snapshots.written.load(Ordering::Relaxed),
             last_snapshot: self.engine.snapshots.last_written.load(Ordering::Relaxed),
@@ -154,7 +155,10 @@ impl<A: Aggregate> Engine<A> {
                 .iter()
                 .enumerate()
                 .map(|(i, name)| {
-                    let position = self.engine.progress.line(PROJECTIONS + i).end() as u64;
+                    let position = self
+                        .engine
+                        .progress
+                        .records(Line::Projection(ProjectionId(i)));
                     ProjectionMetrics {
                         name: name.to_string(),
                         position,
@@ -194,7 +198,7 @@ impl<A: Aggregate> Engine<A> {
                 if let Some(answer) = self.engine.snapshots.take_answer(request) {
                     break answer;
                 }
-                if self.engine.progress.line(LOGIC).is_finished() {
+                if self.engine.progress.is_finished(Line::Logic) {
                     return Err(failed("the engine stopped".into()));
                 }
                 std::thread::sleep(Duration::from_micros(200));
@@ -241,7 +245,7 @@ impl<A: Aggregate> Engine<A> {
         let last = self.gateway.producer.last_claimed();
         // Every command claimed by now gets published (or voided) and processed,
         // unless the logic stopped on a failure.
-        let _ = self.engine.progress.wait_for(LOGIC, last + 1, None);
+        let _ = self.engine.progress.wait_processed(last, None);
         let input = input.halt();
         let output = output.join();
         let failure = lock(&self.engine.failure).take();

@@ -8,9 +8,9 @@ use std::sync::Arc as StdArc;
 use seqlane_journal::{Codec, JournalOptions, Postcard};
 
 use crate::engine::domain::{Aggregate, Projection};
+use crate::engine::progress::ProjectionId;
 use crate::engine::projection::{ReadModel, Runner, Running};
 use crate::engine::publish::Publication;
-use crate::engine::shared::{ProjectionId, PROJECTIONS};
 use crate::engine::{health, schema, start, Engine, EngineError};
 use crate::sync::Arc;
 use crate::WaitStrategy;
@@ -358,11 +358,7 @@ impl<A: Aggregate, C> EngineBuilder<A, C> {
         let name: StdArc<str> = name.into();
         self.config.projections.push((
             StdArc::clone(&name),
-            Box::new(Running::new(
-                projection,
-                Arc::clone(&publication),
-                PROJECTIONS + id.0,
-            )),
+            Box::new(Running::new(projection, Arc::clone(&publication), id)),
         ));
         ReadModel {
             publication,

@@ -8,7 +8,8 @@ use seqlane_journal::{Journal, JournalError, SyncPolicy};
 
 use crate::engine::builder::Retention;
 use crate::engine::domain::Aggregate;
-use crate::engine::shared::{EngineShared, Failure, JOURNAL, SNAPSHOT_CHECK};
+use crate::engine::progress::Line;
+use crate::engine::shared::{EngineShared, Failure, SNAPSHOT_CHECK};
 use crate::engine::slots::Entry;
 use crate::engine::snapshot;
 use crate::stage::EventHandler;
@@ -86,8 +87,8 @@ impl<A: Aggregate> Journaler<A> {
 
     fn publish_durable(&mut self) {
         let durable = self.journal.durable().map_or(0, |last| last + 1);
-        if durable as i64 > self.engine.progress.line(JOURNAL).end() {
-            self.engine.progress.advance(JOURNAL, durable as i64);
+        if durable > self.engine.progress.records(Line::Journal) {
+            self.engine.progress.advance_records(Line::Journal, durable);
         }
         self.sync_due = match self.journal.options().sync_policy() {
             SyncPolicy::Interval(interval) if durable < self.journal.next_sequence() => {
@@ -191,6 +192,6 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for Journaler<A> {
 
 impl<A: Aggregate> Drop for Journaler<A> {
     fn drop(&mut self) {
-        self.engine.progress.finish(JOURNAL);
+        self.engine.progress.finish(Line::Journal);
     }
 }

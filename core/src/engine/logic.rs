@@ -7,9 +7,10 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::engine::domain::{Aggregate, Command, CommandId};
 use crate::engine::model::{Model, Remembered};
+use crate::engine::progress::Line;
 use crate::engine::receipt::{Accepted, Decided, Outcome, Rejection};
 use crate::engine::record;
-use crate::engine::shared::{EngineShared, Failure, JOURNAL, LOGIC};
+use crate::engine::shared::{EngineShared, Failure};
 use crate::engine::slots::{Entry, Submission};
 use crate::engine::snapshot::{self, Saved};
 use crate::stage::{panic_message, EventHandler};
@@ -344,7 +345,7 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         let mut claim = match output.claim_batch(count) {
             Ok(claim) => claim,
             Err(_halted) => {
-                let reason = self.engine.stop_reason(JOURNAL);
+                let reason = self.engine.stop_reason(Line::Journal);
                 self.engine.fail(Failure::JournalStopped(reason.clone()));
                 panic!("the journaler stopped, so no further command can be journaled: {reason}");
             }
@@ -420,7 +421,7 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EventHandler<Submission<
         if end_of_batch {
             self.engine.metrics.logic.observe_batch(self.batch);
             self.batch = 0;
-            self.engine.progress.advance(LOGIC, sequence + 1);
+            self.engine.progress.advance_processed(sequence + 1);
         }
     }
 
@@ -470,12 +471,12 @@ impl<A: Aggregate, C> Drop for Logic<A, C> {
     fn drop(&mut self) {
         // After a panic mid-batch: the commands before it were handled.
         self.output = None;
-        if self.engine.progress.line(LOGIC).end() < self.handled + 1 {
-            self.engine.progress.advance(LOGIC, self.handled + 1);
+        if self.engine.progress.processed() < self.handled + 1 {
+            self.engine.progress.advance_processed(self.handled + 1);
         }
         if let Some(model) = self.model.take() {
             *lock(&self.engine.final_model) = Some(model);
         }
-        self.engine.progress.finish(LOGIC);
+        self.engine.progress.finish(Line::Logic);
     }
 }

@@ -11,15 +11,41 @@ use crate::sequence::Sequence;
 use crate::sync::{lock, AtomicBool, Mutex};
 use crate::wait::queue::WaitQueue;
 
-/// One part's progress: everything below `end` is done (processed by the business
-/// logic, durable in the journal, applied by a projection), and `finished` says the
-/// part's thread has stopped, so `end` will not move again.
-pub(crate) struct Line {
+/// Names a projection of one engine, for [`Until::Visible`](crate::Until::Visible).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProjectionId(pub(crate) usize);
+
+/// A part of the engine whose progress receipts wait on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Line {
+    /// The business logic: input sequences below its end are processed.
+    Logic,
+    /// The journal: records below its end are durable.
+    Journal,
+    /// A projection: records below its end are applied.
+    Projection(ProjectionId),
+}
+
+impl Line {
+    fn index(self) -> usize {
+        match self {
+            Line::Logic => 0,
+            Line::Journal => 1,
+            Line::Projection(id) => 2 + id.0,
+        }
+    }
+}
+
+/// One line's position: everything below `end` is done, and `finished` says the
+/// part's thread has stopped, so `end` will not move again. The business logic's
+/// `end` is an input sequence; the others' are journal record sequences, kept in
+/// the same `i64` (journal sequences stay below `i64::MAX`).
+struct Position {
     end: Sequence,
     finished: AtomicBool,
 }
 
-impl Line {
+impl Position {
     fn new(end: i64) -> Self {
         Self {
             end: Sequence::new(end),
@@ -29,12 +55,11 @@ impl Line {
 
     /// Where the line is (Acquire: pairs with the Release in `advance`, so what the
     /// part did before advancing is visible).
-    pub(crate) fn end(&self) -> i64 {
+    fn end(&self) -> i64 {
         self.end.get()
     }
 
-    /// Whether the part has stopped.
-    pub(crate) fn is_finished(&self) -> bool {
+    fn is_finished(&self) -> bool {
         // Acquire: pairs with the Release in `Progress::finish`.
         self.finished.load(Ordering::Acquire)
     }
@@ -42,7 +67,7 @@ impl Line {
 
 /// The engine's lines, with one queue that receipts park on.
 pub(crate) struct Progress {
-    lines: Box<[Line]>,
+    lines: Box<[Position]>,
     queue: WaitQueue,
 }
 
@@ -55,46 +80,102 @@ pub(crate) enum Missed {
     Stopped,
 }
 
+/// A journal record sequence as a line's end.
+fn record_end(record: u64) -> i64 {
+    debug_assert!(record < i64::MAX as u64);
+    record as i64
+}
+
 impl Progress {
-    /// Lines starting at the given ends.
-    pub(crate) fn new(ends: impl IntoIterator<Item = i64>) -> Self {
+    /// The logic's line at `processed`, the journal's and `projections` lines at
+    /// `records`.
+    pub(crate) fn new(processed: i64, records: u64, projections: usize) -> Self {
+        let records = record_end(records);
+        let ends = [processed, records]
+            .into_iter()
+            .chain(std::iter::repeat_n(records, projections));
         Self {
-            lines: ends.into_iter().map(Line::new).collect(),
+            lines: ends.map(Position::new).collect(),
             queue: WaitQueue::new(),
         }
     }
 
-    pub(crate) fn line(&self, index: usize) -> &Line {
-        &self.lines[index]
+    fn position(&self, line: Line) -> &Position {
+        &self.lines[line.index()]
     }
 
-    /// Moves line `index` to `end` and wakes the receipts parked on it. Only the
-    /// line's owner calls this.
+    /// Input sequences below this are processed.
+    pub(crate) fn processed(&self) -> i64 {
+        self.position(Line::Logic).end()
+    }
+
+    /// Journal records below this are durable (the journal's line) or applied (a
+    /// projection's).
+    pub(crate) fn records(&self, line: Line) -> u64 {
+        debug_assert!(line != Line::Logic);
+        self.position(line).end() as u64
+    }
+
+    /// Whether `line`'s part has stopped.
+    pub(crate) fn is_finished(&self, line: Line) -> bool {
+        self.position(line).is_finished()
+    }
+
+    /// Moves the logic's line to `processed` and wakes the receipts parked on it.
+    /// Only the logic calls this.
     #[inline]
-    pub(crate) fn advance(&self, index: usize, end: i64) {
-        // Release (in `set`): pairs with the Acquire in `Line::end`.
-        self.lines[index].end.set(end);
+    pub(crate) fn advance_processed(&self, processed: i64) {
+        self.set(Line::Logic, processed);
+    }
+
+    /// Moves the journal's or a projection's line to `records` and wakes the
+    /// receipts parked on it. Only the line's owner calls this.
+    #[inline]
+    pub(crate) fn advance_records(&self, line: Line, records: u64) {
+        debug_assert!(line != Line::Logic);
+        self.set(line, record_end(records));
+    }
+
+    #[inline]
+    fn set(&self, line: Line, end: i64) {
+        // Release (in `set`): pairs with the Acquire in `Position::end`.
+        self.position(line).end.set(end);
         self.queue.notify();
     }
 
-    /// Marks line `index` finished (its last `advance` came before) and wakes
-    /// everyone parked.
-    pub(crate) fn finish(&self, index: usize) {
-        // Release: pairs with the Acquire in `Line::is_finished`; the last advance
-        // happens before.
-        self.lines[index].finished.store(true, Ordering::Release);
+    /// Marks `line` finished (its last advance came before) and wakes everyone
+    /// parked.
+    pub(crate) fn finish(&self, line: Line) {
+        // Release: pairs with the Acquire in `Position::is_finished`; the last
+        // advance happens before.
+        self.position(line).finished.store(true, Ordering::Release);
         self.queue.notify();
     }
 
-    /// Parks until line `index` reaches `target`, it stops short of it, or
-    /// `deadline` passes.
-    pub(crate) fn wait_for(
+    /// Parks until the logic has processed input sequence `sequence`, it stopped
+    /// short of it, or `deadline` passes.
+    pub(crate) fn wait_processed(
         &self,
-        index: usize,
-        target: i64,
+        sequence: i64,
         deadline: Option<Instant>,
     ) -> Result<(), Missed> {
-        let line = &self.lines[index];
+        self.wait_for(Line::Logic, sequence + 1, deadline)
+    }
+
+    /// Parks until `line` passes journal record `record`, it stops short of it, or
+    /// `deadline` passes.
+    pub(crate) fn wait_record(
+        &self,
+        line: Line,
+        record: u64,
+        deadline: Option<Instant>,
+    ) -> Result<(), Missed> {
+        debug_assert!(line != Line::Logic);
+        self.wait_for(line, record_end(record) + 1, deadline)
+    }
+
+    fn wait_for(&self, line: Line, target: i64, deadline: Option<Instant>) -> Result<(), Missed> {
+        let line = self.position(line);
         let poll = || {
             if line.end() >= target {
                 Some(Ok(()))
@@ -206,7 +287,7 @@ impl<O> Tickets<O> {
 
 #[cfg(all(test, loom))]
 mod loom_tests {
-    use super::{Missed, Progress, Tickets};
+    use super::{Line, Missed, Progress, Tickets};
     use loom::sync::Arc;
     use loom::thread;
 
@@ -216,17 +297,17 @@ mod loom_tests {
     #[test]
     fn loom_receipt_wakes_with_its_outcome() {
         loom::model(|| {
-            let progress = Arc::new(Progress::new([0]));
+            let progress = Arc::new(Progress::new(0, 0, 0));
             let tickets = Arc::new(Tickets::<u32>::new(2));
             let logic = {
                 let (progress, tickets) = (Arc::clone(&progress), Arc::clone(&tickets));
                 thread::spawn(move || {
                     tickets.record(0, |_| 10);
                     tickets.record(1, |_| 11);
-                    progress.advance(0, 2);
+                    progress.advance_processed(2);
                 })
             };
-            assert_eq!(progress.wait_for(0, 2, None), Ok(()));
+            assert_eq!(progress.wait_processed(1, None), Ok(()));
             assert_eq!(tickets.take(1), Some(11));
             assert_eq!(tickets.take(0), Some(10));
             logic.join().unwrap();
@@ -238,15 +319,15 @@ mod loom_tests {
     #[test]
     fn loom_receipt_wakes_when_its_part_stops() {
         loom::model(|| {
-            let progress = Arc::new(Progress::new([0]));
+            let progress = Arc::new(Progress::new(0, 0, 0));
             let logic = {
                 let progress = Arc::clone(&progress);
                 thread::spawn(move || {
-                    progress.advance(0, 1);
-                    progress.finish(0);
+                    progress.advance_processed(1);
+                    progress.finish(Line::Logic);
                 })
             };
-            assert_eq!(progress.wait_for(0, 2, None), Err(Missed::Stopped));
+            assert_eq!(progress.wait_processed(1, None), Err(Missed::Stopped));
             logic.join().unwrap();
         });
     }

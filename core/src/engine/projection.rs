@@ -10,8 +10,9 @@ use std::sync::Arc as StdArc;
 
 use crate::engine::domain::{Aggregate, Projection};
 use crate::engine::health::ProjectionFailure;
+use crate::engine::progress::{Line, ProjectionId};
 use crate::engine::publish::Publication;
-use crate::engine::shared::{EngineShared, ProjectionId};
+use crate::engine::shared::EngineShared;
 use crate::engine::slots::Entry;
 use crate::engine::snapshot::versioned;
 use crate::stage::{panic_message, EventHandler};
@@ -22,8 +23,8 @@ pub(crate) trait Runner<E>: Send {
     fn apply(&mut self, event: &E, sequence: u64);
     /// Publishes the read model as it stands.
     fn publish(&mut self);
-    /// The engine line that tracks this projection.
-    fn line(&self) -> usize;
+    /// The projection's id in its engine.
+    fn id(&self) -> ProjectionId;
     /// Its state for a snapshot, if it can be saved.
     fn snapshot(&self) -> Option<Vec<u8>>;
     /// The version of that state's encoding (`Projection::SNAPSHOT_VERSION`).
@@ -46,7 +47,7 @@ pub(crate) trait Runner<E>: Send {
 pub(crate) struct Running<P: Projection<E>, E> {
     projection: P,
     read_model: Arc<Publication<P::View>>,
-    line: usize,
+    id: ProjectionId,
     start: u64,
     skipped: HashSet<u64>,
     failed: Option<ProjectionFailure>,
@@ -54,11 +55,15 @@ pub(crate) struct Running<P: Projection<E>, E> {
 }
 
 impl<P: Projection<E>, E> Running<P, E> {
-    pub(crate) fn new(projection: P, read_model: Arc<Publication<P::View>>, line: usize) -> Self {
+    pub(crate) fn new(
+        projection: P,
+        read_model: Arc<Publication<P::View>>,
+        id: ProjectionId,
+    ) -> Self {
         Self {
             projection,
             read_model,
-            line,
+            id,
             start: 0,
             skipped: HashSet::new(),
             failed: None,
@@ -79,8 +84,8 @@ impl<P: Projection<E>, E: 'static> Runner<E> for Running<P, E> {
         unsafe { self.read_model.publish(view) };
     }
 
-    fn line(&self) -> usize {
-        self.line
+    fn id(&self) -> ProjectionId {
+        self.id
     }
 
     fn snapshot(&self) -> Option<Vec<u8>> {
@@ -157,8 +162,7 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for ProjectionStage<A> {
                         sequence: record,
                         message: panic_message(payload.as_ref()),
                     };
-                    self.engine
-                        .projection_failed(runner.line(), failure.clone());
+                    self.engine.projection_failed(runner.id(), failure.clone());
                     runner.fail(failure);
                     self.any_failed = true;
                 }
@@ -174,7 +178,7 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for ProjectionStage<A> {
                 // waiting for `Visible` finds its events in it.
                 self.engine
                     .progress
-                    .advance(runner.line(), record as i64 + 1);
+                    .advance_records(Line::Projection(runner.id()), record + 1);
             }
             self.contribute_to_snapshot();
         }
@@ -196,11 +200,11 @@ impl<A: Aggregate> ProjectionStage<A> {
     fn contribute_to_snapshot(&mut self) {
         let snapshots = &self.engine.snapshots;
         for runner in &self.runners {
-            let index = runner.line() - crate::engine::shared::PROJECTIONS;
-            let name = self.engine.projection_name(runner.line()).to_string();
+            let id = runner.id();
+            let name = self.engine.projection_name(id).to_string();
             if let Some(failure) = runner.failure() {
                 // It will never reach the snapshot: give it up now.
-                if snapshots.owed_by(index, u64::MAX) {
+                if snapshots.owed_by(id, u64::MAX) {
                     snapshots.abandon(format!(
                         "projection `{name}` failed at record {}: {}",
                         failure.sequence, failure.message
@@ -208,13 +212,13 @@ impl<A: Aggregate> ProjectionStage<A> {
                 }
                 continue;
             }
-            let position = self.engine.progress.line(runner.line()).end() as u64;
-            if !snapshots.owed_by(index, position) {
+            let position = self.engine.progress.records(Line::Projection(id));
+            if !snapshots.owed_by(id, position) {
                 continue;
             }
             match runner.snapshot() {
                 Some(bytes) => snapshots.contribute(
-                    index,
+                    id,
                     (name, position, versioned(runner.snapshot_version(), bytes)),
                 ),
                 None => snapshots.abandon(format!(
@@ -228,7 +232,7 @@ impl<A: Aggregate> ProjectionStage<A> {
 impl<A: Aggregate> Drop for ProjectionStage<A> {
     fn drop(&mut self) {
         for runner in &self.runners {
-            self.engine.progress.finish(runner.line());
+            self.engine.progress.finish(Line::Projection(runner.id()));
         }
     }
 }

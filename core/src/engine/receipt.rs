@@ -6,8 +6,8 @@ use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
 use crate::engine::domain::Aggregate;
-use crate::engine::progress::Missed;
-use crate::engine::shared::{EngineShared, ProjectionId, JOURNAL, LOGIC};
+use crate::engine::progress::{Line, Missed, ProjectionId};
+use crate::engine::shared::EngineShared;
 use crate::sync::Arc;
 
 /// A command the business logic accepted.
@@ -195,7 +195,7 @@ impl<A: Aggregate> Receipt<A> {
 
     /// Whether the business logic has processed the command (never waits).
     pub fn is_processed(&self) -> bool {
-        self.engine.progress.line(LOGIC).end() > self.sequence
+        self.engine.progress.processed() > self.sequence
     }
 
     fn wait_until(
@@ -207,7 +207,8 @@ impl<A: Aggregate> Receipt<A> {
             return Err(WaitError::Spent);
         }
         if self.outcome.is_none() {
-            self.reach(LOGIC, self.sequence + 1, deadline)?;
+            let processed = self.engine.progress.wait_processed(self.sequence, deadline);
+            self.answer(Line::Logic, processed)?;
             let decided = self.engine.tickets.take(self.sequence).ok_or_else(|| {
                 WaitError::Stopped("the outcome was taken by another receipt".into())
             })?;
@@ -216,30 +217,30 @@ impl<A: Aggregate> Receipt<A> {
         }
         let accepted = matches!(self.outcome, Some(Ok(_)));
         if let Some(last) = self.last_record {
-            let target = last as i64 + 1;
-            match until {
-                Until::Processed => {}
-                Until::Durable => self.reach(JOURNAL, target, deadline)?,
+            let line = match until {
+                Until::Processed => None,
+                Until::Durable => Some(Line::Journal),
                 Until::Visible(projection) if accepted => {
-                    let line = self.engine.projection_line(projection);
-                    self.reach(line, target, deadline)?;
+                    Some(self.engine.projection_line(projection))
                 }
                 // A rejection has nothing to project; its record is journaled.
-                Until::Visible(_) => self.reach(JOURNAL, target, deadline)?,
+                Until::Visible(_) => Some(Line::Journal),
+            };
+            if let Some(line) = line {
+                let reached = self.engine.progress.wait_record(line, last, deadline);
+                self.answer(line, reached)?;
             }
         }
         self.spent = true;
         Ok(self.outcome.take().expect("collected above"))
     }
 
-    fn reach(&self, line: usize, target: i64, deadline: Option<Instant>) -> Result<(), WaitError> {
-        self.engine
-            .progress
-            .wait_for(line, target, deadline)
-            .map_err(|missed| match missed {
-                Missed::TimedOut => WaitError::TimedOut,
-                Missed::Stopped => WaitError::Stopped(self.engine.stop_reason(line)),
-            })
+    /// What a wait for `line` that ended with `reached` answers.
+    fn answer(&self, line: Line, reached: Result<(), Missed>) -> Result<(), WaitError> {
+        reached.map_err(|missed| match missed {
+            Missed::TimedOut => WaitError::TimedOut,
+            Missed::Stopped => WaitError::Stopped(self.engine.stop_reason(line)),
+        })
     }
 }
 

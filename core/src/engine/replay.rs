@@ -13,7 +13,6 @@ use crate::engine::model::{Model, Remembered};
 use crate::engine::projection::Runner;
 use crate::engine::record::{self, Decoded, Found};
 use crate::engine::schema::Schemas;
-use crate::engine::shared::PROJECTIONS;
 use crate::stage::panic_message;
 
 pub(crate) struct Replayed {
@@ -141,7 +140,7 @@ fn commit<A: Aggregate>(
                         sequence,
                         message: panic_message(payload.as_ref()),
                     };
-                    let name = &names[runner.line() - PROJECTIONS];
+                    let name = &names[runner.id().0];
                     let _ = health::record(dir, name, &failure);
                     runner.fail(failure);
                 }

@@ -12,24 +12,13 @@ use seqlane_journal::JournalError;
 use crate::engine::builder::Retention;
 use crate::engine::domain::Aggregate;
 use crate::engine::model::Model;
-use crate::engine::progress::{Progress, Tickets};
+use crate::engine::progress::{Line, Progress, ProjectionId, Tickets};
 use crate::engine::{health, metrics, receipt, snapshot};
 use crate::sync::{lock, AtomicBool, Mutex};
-
-/// The business logic's line: input sequences below it are processed.
-pub(crate) const LOGIC: usize = 0;
-/// The journal's line: records below it are durable.
-pub(crate) const JOURNAL: usize = 1;
-/// Projection `i`'s line is `PROJECTIONS + i`: records below it are applied.
-pub(crate) const PROJECTIONS: usize = 2;
 
 /// How often an idle journaler or projection looks for snapshot work (a snapshot
 /// can be posted while they wait for events).
 pub(crate) const SNAPSHOT_CHECK: Duration = Duration::from_millis(5);
-
-/// Names a projection of one engine, for [`Until::Visible`](crate::Until::Visible).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ProjectionId(pub(crate) usize);
 
 /// Why the engine stopped early, as recorded by the thread that found out.
 #[derive(Debug)]
@@ -85,30 +74,29 @@ impl<A: Aggregate> EngineShared<A> {
         lock(&self.failure).get_or_insert(failure);
     }
 
-    /// Why line `index` stopped short.
-    /// Projection `line` stopped on `failure`: recorded for `Engine::health`, in
-    /// the quarantine list, and answered to its waits. Nothing else stops.
-    pub(crate) fn projection_failed(&self, line: usize, failure: health::ProjectionFailure) {
-        let _ = health::record(&self.dir, self.projection_name(line), &failure);
-        lock(&self.projection_failures)[line - PROJECTIONS] = Some(failure);
-        self.progress.finish(line);
+    /// Projection `id` stopped on `failure`: recorded for `Engine::health`, in the
+    /// quarantine list, and answered to its waits. Nothing else stops.
+    pub(crate) fn projection_failed(&self, id: ProjectionId, failure: health::ProjectionFailure) {
+        let _ = health::record(&self.dir, self.projection_name(id), &failure);
+        lock(&self.projection_failures)[id.0] = Some(failure);
+        self.progress.finish(Line::Projection(id));
     }
 
-    pub(crate) fn stop_reason(&self, index: usize) -> String {
-        if let Some(Some(failure)) = index
-            .checked_sub(PROJECTIONS)
-            .and_then(|p| lock(&self.projection_failures).get(p).cloned())
-        {
-            return format!(
-                "projection `{}` failed at journal record {}: {}",
-                self.projection_name(index),
-                failure.sequence,
-                failure.message
-            );
+    /// Why `line` stopped short.
+    pub(crate) fn stop_reason(&self, line: Line) -> String {
+        if let Line::Projection(id) = line {
+            if let Some(failure) = lock(&self.projection_failures)[id.0].clone() {
+                return format!(
+                    "projection `{}` failed at journal record {}: {}",
+                    self.projection_name(id),
+                    failure.sequence,
+                    failure.message
+                );
+            }
         }
         match &*lock(&self.failure) {
             Some(failure) => failure.to_string(),
-            None if index == LOGIC => "the engine shut down".into(),
+            None if line == Line::Logic => "the engine shut down".into(),
             None => "the engine stopped".into(),
         }
     }
@@ -117,15 +105,20 @@ impl<A: Aggregate> EngineShared<A> {
         self.projections.len()
     }
 
-    pub(crate) fn projection_name(&self, line: usize) -> &str {
-        &self.projections[line - PROJECTIONS]
+    pub(crate) fn projection_name(&self, id: ProjectionId) -> &str {
+        &self.projections[id.0]
     }
 
-    pub(crate) fn projection_line(&self, id: ProjectionId) -> usize {
+    /// Projection `id`'s line.
+    ///
+    /// # Panics
+    ///
+    /// If `id` is not a projection of this engine.
+    pub(crate) fn projection_line(&self, id: ProjectionId) -> Line {
         assert!(
             id.0 < self.projections.len(),
             "{id:?} is not a projection of this engine"
         );
-        PROJECTIONS + id.0
+        Line::Projection(id)
     }
 }

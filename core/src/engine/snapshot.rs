@@ -19,6 +19,7 @@ mod load;
 
 use std::sync::atomic::Ordering;
 
+use crate::engine::progress::ProjectionId;
 use crate::sync::{lock, AtomicBool, AtomicI64, AtomicU64, Mutex};
 
 pub(crate) use file::{directory, list, versioned, write, Saved};
@@ -79,15 +80,15 @@ impl Coordinator {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    /// Whether projection `index` owes a part of a snapshot at or below `position`.
-    pub(crate) fn owed_by(&self, index: usize, position: u64) -> bool {
+    /// Whether `projection` owes a part of a snapshot at or below `position`.
+    pub(crate) fn owed_by(&self, projection: ProjectionId, position: u64) -> bool {
         // Acquire: pairs with the Release in `post`.
         let at = self.pending_at.load(Ordering::Acquire);
         at >= 0
             && at as u64 <= position
             && lock(&self.pending)
                 .as_ref()
-                .is_some_and(|pending| pending.owed[index])
+                .is_some_and(|pending| pending.owed[projection.0])
     }
 
     /// The logic posts a snapshot with its state part.
@@ -109,15 +110,15 @@ impl Coordinator {
     }
 
     /// A projection adds its part; with the last part the snapshot is ready.
-    pub(crate) fn contribute(&self, index: usize, part: (String, u64, Vec<u8>)) {
+    pub(crate) fn contribute(&self, projection: ProjectionId, part: (String, u64, Vec<u8>)) {
         let mut pending = lock(&self.pending);
         let Some(assembling) = pending.as_mut() else {
             return;
         };
-        if !assembling.owed[index] {
+        if !assembling.owed[projection.0] {
             return;
         }
-        assembling.owed[index] = false;
+        assembling.owed[projection.0] = false;
         assembling.saved.projections.push(part);
         if !assembling.owed.iter().any(|owed| *owed) {
             let done = pending.take().expect("checked above");

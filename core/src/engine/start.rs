@@ -10,9 +10,10 @@ use crate::engine::builder::EngineConfig;
 use crate::engine::domain::Aggregate;
 use crate::engine::gateway::Gateway;
 use crate::engine::logic::{self, Logic};
+use crate::engine::progress::Line;
 use crate::engine::progress::{Progress, Tickets};
 use crate::engine::projection::ProjectionStage;
-use crate::engine::shared::{EngineShared, PROJECTIONS};
+use crate::engine::shared::EngineShared;
 use crate::engine::slots::{Entry, Submission};
 use crate::engine::{health, journaler, record, replay, schema, snapshot, Engine, EngineError};
 use crate::stage::Stage;
@@ -114,13 +115,8 @@ pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
     }
     let record_base = journal.next_sequence();
     let max_payload = journal.options().max_payload_len();
-    let base = record_base as i64;
     let engine = Arc::new(EngineShared {
-        progress: Progress::new(
-            [0, base]
-                .into_iter()
-                .chain(std::iter::repeat_n(base, runners.len())),
-        ),
+        progress: Progress::new(0, record_base, runners.len()),
         tickets: Tickets::new(config.input_capacity),
         metrics: Default::default(),
         closed: AtomicBool::new(false),
@@ -139,8 +135,8 @@ pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
     for runner in &runners {
         if let Some(failure) = runner.failure() {
             // Failed in replay: stopped from the start (already quarantined).
-            lock(&engine.projection_failures)[runner.line() - PROJECTIONS] = Some(failure.clone());
-            engine.progress.finish(runner.line());
+            lock(&engine.projection_failures)[runner.id().0] = Some(failure.clone());
+            engine.progress.finish(Line::Projection(runner.id()));
         }
     }
     let mut output =
@@ -155,10 +151,7 @@ pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
     };
     for group in groups.into_iter().filter(|group| !group.is_empty()) {
         let name = if group.len() == 1 {
-            format!(
-                "seqlane-projection-{}",
-                names[group[0].line() - PROJECTIONS]
-            )
+            format!("seqlane-projection-{}", names[group[0].id().0])
         } else {
             "seqlane-projections".to_owned()
         };
