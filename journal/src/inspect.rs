@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{JournalError, Result};
 use crate::lock::LOCK_FILE;
 use crate::recovery::{self, Found};
-use crate::segment::{self, Segment};
+use crate::segment::{self, length_of_last, Access, Segment};
 
 /// One segment as [`inspect`] found it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,8 +113,12 @@ pub fn inspect(dir: impl AsRef<Path>) -> Result<Inspection> {
             created_unix_micros: 0,
             problem: None,
         };
-        let opened = Segment::open(path.clone(), false, index + 1 == count)
-            .and_then(|segment| segment.check_name(base).map(|()| segment));
+        let opened = Segment::open(
+            path.clone(),
+            Access::ReadOnly,
+            length_of_last(index + 1 == count),
+        )
+        .and_then(|segment| segment.check_name(base).map(|()| segment));
         match opened {
             Err(JournalError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound && index + 1 < count =>

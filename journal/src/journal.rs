@@ -12,7 +12,7 @@ use crate::lock::DirLock;
 pub use crate::options::{JournalOptions, SyncPolicy};
 use crate::reader::{Progress, Reader};
 use crate::recovery::{self, RecoveryReport, TornTail};
-use crate::segment::{self, Segment};
+use crate::segment::{self, length_of_last, Access, Length, Segment};
 
 /// An open journal: the single writer of a directory of segments.
 ///
@@ -100,7 +100,8 @@ impl Journal {
         let removed = kept.split_off(verdict.keep);
         if let Some((offset, dirty_end, reason)) = &verdict.cut {
             let path = &kept.last().expect("a cut lies in a kept segment").1;
-            Segment::open(path.clone(), true, true)?.zero(*offset, dirty_end - offset)?;
+            Segment::open(path.clone(), Access::ReadWrite, Length::MayBeShort)?
+                .zero(*offset, dirty_end - offset)?;
             truncated = Some(TornTail {
                 path: path.clone(),
                 offset: *offset as u64,
@@ -142,7 +143,8 @@ impl Journal {
             if !is_last && !resync {
                 continue;
             }
-            let segment = Segment::open(f.path.clone(), true, is_last)?;
+            let segment =
+                Segment::open(f.path.clone(), Access::ReadWrite, length_of_last(is_last))?;
             if let (true, Some(at)) = (syncs, past_line) {
                 segment.rewrite(at, f.scan.end - at)?;
                 resynced += f.scan.next_sequence - line.max(f.base);

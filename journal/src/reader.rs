@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::error::{JournalError, Result};
 use crate::format::{decode_frame, Decoded};
-use crate::segment::{self, Segment};
+use crate::segment::{self, Access, Length, Segment};
 
 /// How far the writer has got, shared with in-process readers.
 #[derive(Debug, Default)]
@@ -132,8 +132,11 @@ impl Reader {
             // The end of the log, for the error's range: the last segment's scan.
             let next = match segments.last() {
                 Some((_, path)) => {
-                    crate::recovery::scan(&Segment::open(path.clone(), false, true)?, 0)
-                        .next_sequence
+                    crate::recovery::scan(
+                        &Segment::open(path.clone(), Access::ReadOnly, Length::MayBeShort)?,
+                        0,
+                    )
+                    .next_sequence
                 }
                 None => first,
             };
@@ -157,7 +160,7 @@ impl Reader {
     }
 
     fn open_segment(&mut self, base: u64, path: PathBuf) -> Result<()> {
-        let segment = Segment::open(path, false, true)?;
+        let segment = Segment::open(path, Access::ReadOnly, Length::MayBeShort)?;
         segment.check_name(base)?;
         self.offset = segment.data_start();
         self.segment = Some(segment);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::error::{JournalError, Result};
 use crate::format::{decode_frame, Decoded, ALIGN};
-use crate::segment::{self, Segment};
+use crate::segment::{self, length_of_last, Access, Segment};
 
 /// What opening a journal found and did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -281,7 +281,11 @@ pub(crate) fn survey(listed: &[(u64, PathBuf)]) -> Result<Survey> {
     }
     let mut found = Vec::with_capacity(listed.len());
     for (index, (base, path)) in listed.iter().enumerate() {
-        let segment = Segment::open(path.clone(), false, index + 1 == listed.len())?;
+        let segment = Segment::open(
+            path.clone(),
+            Access::ReadOnly,
+            length_of_last(index + 1 == listed.len()),
+        )?;
         segment.check_name(*base)?;
         found.push(Found {
             path: path.clone(),

@@ -154,6 +154,30 @@ mod io {
     }
 }
 
+/// Whether a segment is mapped for appends (and recovery) or only read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
+/// Whether a segment file may be shorter than its header says: only the last one,
+/// cut short by a crash or a copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Length {
+    Whole,
+    MayBeShort,
+}
+
+/// The last segment may be short; the others may not.
+pub(crate) fn length_of_last(last: bool) -> Length {
+    if last {
+        Length::MayBeShort
+    } else {
+        Length::Whole
+    }
+}
+
 /// A mapped segment file.
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -200,24 +224,27 @@ impl Segment {
             .map_err(JournalError::io("segment::write_header", &temp))?;
         io::rename(&temp, &path).map_err(JournalError::io("segment::rename", &temp))?;
         sync_dir(dir)?;
-        Self::map(path, file, true, false)
+        Self::map(path, file, Access::ReadWrite, Length::Whole)
     }
 
     /// Opens an existing segment, for writing (recovery and appends) or reading.
     ///
-    /// A file shorter than its header says is refused unless `short_ok` (the last
-    /// segment, cut short by a crash or a copy): a writable one is then extended
-    /// back to its size with zeros, a read-only one is mapped as it is.
-    pub(crate) fn open(path: PathBuf, writable: bool, short_ok: bool) -> Result<Self> {
+    /// A file shorter than its header says is refused unless `length` is
+    /// [`Length::MayBeShort`]: a writable one is then extended back to its size with
+    /// zeros, a read-only one is mapped as it is.
+    pub(crate) fn open(path: PathBuf, access: Access, length: Length) -> Result<Self> {
+        let writable = access == Access::ReadWrite;
         let file = OpenOptions::new()
             .read(true)
             .write(writable)
             .open(&path)
             .map_err(JournalError::io("segment::open", &path))?;
-        Self::map(path, file, writable, short_ok)
+        Self::map(path, file, access, length)
     }
 
-    fn map(path: PathBuf, file: File, writable: bool, short_ok: bool) -> Result<Self> {
+    fn map(path: PathBuf, file: File, access: Access, length: Length) -> Result<Self> {
+        let writable = access == Access::ReadWrite;
+        let short_ok = length == Length::MayBeShort;
         let len = file
             .metadata()
             .map_err(JournalError::io("segment::stat", &path))?
