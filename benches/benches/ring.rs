@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use seqlane::{RingBuilder, Stage};
+use seqlane::{Producer, RingBuilder, Stage};
 
 const CAPACITY: usize = 64 * 1024;
 
@@ -64,7 +64,7 @@ fn publish(c: &mut Criterion) {
     ring.join().unwrap();
 
     let (builder, _) = summing_ring();
-    let (producer, ring) = builder.build_multi_producer().unwrap();
+    let (mut producer, ring) = builder.build_multi_producer().unwrap();
     group.bench_function("multi_claim_publish", |b| {
         b.iter(|| {
             value += 1;

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use crate::sequence::minimum;
 use crate::shared::Shared;
-use crate::stage::StageState;
+use crate::stage::state::StageState;
 use crate::sync::Arc;
 
 /// Why a stage stopped waiting without a sequence to process.

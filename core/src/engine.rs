@@ -16,6 +16,7 @@
 //!   processed, journaled and projected before the threads join.
 
 mod builder;
+mod config;
 mod domain;
 mod error;
 mod gateway;
@@ -24,6 +25,7 @@ mod journaler;
 mod logic;
 mod metrics;
 mod model;
+mod outcome;
 mod progress;
 mod projection;
 mod publish;
@@ -40,22 +42,26 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-pub use builder::{EngineBuilder, Retention};
+pub use builder::EngineBuilder;
 pub use domain::{Aggregate, Command, CommandId, Projection};
 pub use error::{EngineError, SubmitError, TrySubmitError};
 pub use gateway::Gateway;
 pub use health::{Health, ProjectionFailure, ProjectionHealth, ProjectionRestart};
 pub use metrics::{Metrics, ProjectionMetrics};
+pub use outcome::{Accepted, Outcome, Rejection};
 pub use progress::ProjectionId;
 pub use projection::ReadModel;
-pub use receipt::{Accepted, Outcome, Receipt, Rejection, Until, WaitError};
+pub use receipt::{Receipt, Until, WaitError};
 pub use schema::EventSchema;
+pub use snapshot::Retention;
 pub use start::Recovery;
+
+use seqlane_journal::Codec;
 
 use crate::error::RingError;
 use crate::stage::Pinning;
 use crate::sync::{lock, Arc};
-use crate::Ring;
+use crate::{Producer, Ring};
 use progress::Line;
 use shared::{EngineShared, Failure};
 use slots::{Entry, Submission};
@@ -68,6 +74,32 @@ pub struct Stopped<A> {
     pub state: A,
     /// The final version: events applied since the journal began.
     pub version: u64,
+}
+
+impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
+    /// Opens the journal (recovering it), replays it into the state and the
+    /// projections, starts the threads and opens the gateway.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Journal`] when the journal cannot be opened (locked by another
+    /// process, damaged in the middle, unreadable); [`EngineError::Replay`] when a
+    /// record is not one of this engine's; [`EngineError::Retired`];
+    /// [`EngineError::Spawn`].
+    ///
+    /// # Panics
+    ///
+    /// If a ring capacity is not a power of two.
+    pub fn start(self) -> Result<Engine<A>, EngineError> {
+        let started = start::start(self.config, self.codec)?;
+        Ok(Engine {
+            engine: started.engine,
+            gateway: started.gateway,
+            input: Some(started.input),
+            output: Some(started.output),
+            recovery: started.recovery,
+        })
+    }
 }
 
 /// A running engine. Submit through its [`Gateway`]s; stop it with
@@ -98,19 +130,7 @@ impl<A: Aggregate> Engine<A> {
     /// [`WaitError::Stopped`] naming it. Its failures are also listed in
     /// `DIR/quarantine`; see [`ProjectionRestart`] for what a restart does.
     pub fn health(&self) -> Health {
-        let failures = lock(&self.engine.projection_failures);
-        Health {
-            projections: self
-                .engine
-                .projections
-                .iter()
-                .zip(failures.iter())
-                .map(|(name, failed)| ProjectionHealth {
-                    name: name.to_string(),
-                    failed: failed.clone(),
-                })
-                .collect(),
-        }
+        self.engine.health()
     }
 
     /// Whether the business-logic thread got the core it asked for.
@@ -123,50 +143,9 @@ impl<A: Aggregate> Engine<A> {
 
     /// The engine's counters now.
     pub fn metrics(&self) -> Metrics {
-        let logic = &self.engine.metrics.logic;
-        let journal = &self.engine.metrics.journal;
-        let processed = self.engine.progress.processed();
-        let claimed = self.gateway.producer.last_claimed() + 1;
-        let journaled = self.engine.record_base + journal.records.get();
-        Metrics {
-            accepted: logic.accepted.get(),
-            rejected: logic.rejected.get(),
-            duplicates: logic.duplicates.get(),
-            events: logic.events.get(),
-            input_occupancy: (claimed - processed).max(0) as u64,
-            input_capacity: self.gateway.producer.capacity(),
-            logic_batches: logic.batches.get(),
-            logic_commands: logic.commands.get(),
-            largest_logic_batch: logic.largest_batch.get(),
-            journal_batches: journal.batches.get(),
-            journal_records: journal.records.get(),
-            journal_bytes: journal.bytes.get(),
-            journal_syncs: journal.syncs.get(),
-            journal_sync_time: Duration::from_nanos(journal.sync_nanos.get()),
-            last_journal_sync: Duration::from_nanos(journal.last_sync_nanos.get()),
-            longest_journal_sync: Duration::from_nanos(journal.longest_sync_nanos.get()),
-            durable_end: self.engine.progress.records(Line::Journal),
-            held_outcomes: self.engine.tickets.spilled(),
-            snapshots: self.engine.snapshots.written.load(Ordering::Relaxed),
-            last_snapshot: self.engine.snapshots.last_written.load(Ordering::Relaxed),
-            projections: self
-                .engine
-                .projections
-                .iter()
-                .enumerate()
-                .map(|(i, name)| {
-                    let position = self
-                        .engine
-                        .progress
-                        .records(Line::Projection(ProjectionId(i)));
-                    ProjectionMetrics {
-                        name: name.to_string(),
-                        position,
-                        lag: journaled.saturating_sub(position),
-                    }
-                })
-                .collect(),
-        }
+        let producer = &self.gateway.producer;
+        self.engine
+            .metrics(producer.last_claimed() + 1, producer.capacity())
     }
 
     /// Takes a snapshot now (after every command submitted before this call) and
@@ -186,7 +165,7 @@ impl<A: Aggregate> Engine<A> {
                 let mut slot = self
                     .gateway
                     .producer
-                    .claim()
+                    .claim_shared()
                     .map_err(|_| failed("the engine is stopped".into()))?;
                 *slot = Submission {
                     snapshot: true,

@@ -25,7 +25,7 @@
 //! # Examples
 //!
 //! ```
-//! use seqlane::{RingBuilder, Stage};
+//! use seqlane::{Producer, RingBuilder, Stage};
 //! use std::sync::mpsc;
 //!
 //! let (sums, results) = mpsc::channel();
@@ -61,6 +61,7 @@ mod claim;
 mod engine;
 mod error;
 mod poller;
+mod producer;
 mod ring;
 mod sequence;
 mod sequencer;
@@ -79,9 +80,8 @@ pub use engine::{
 };
 pub use error::{Halted, RingError, StagePanic, TryClaimError};
 pub use poller::{Polled, Poller};
+pub use producer::{MultiProducer, Producer, SingleProducer};
 pub use ring::{Ring, RingBuilder};
-pub use sequencer::multi::MultiProducer;
-pub use sequencer::single::Producer;
 pub use stage::{EventHandler, Pinning, Stage, StageId, StageStatus};
 pub use wait::WaitStrategy;
 

@@ -5,7 +5,8 @@ use std::sync::atomic::Ordering;
 use crate::barrier::{Barrier, Stop};
 use crate::error::Halted;
 use crate::shared::Shared;
-use crate::stage::{consume_batch, StageState};
+use crate::stage::consume_batch;
+use crate::stage::state::StageState;
 use crate::sync::Arc;
 
 /// What one [`Poller::poll`] found.
@@ -30,7 +31,7 @@ pub enum Polled {
 /// # Examples
 ///
 /// ```
-/// use seqlane::{Polled, RingBuilder};
+/// use seqlane::{Polled, Producer, RingBuilder};
 ///
 /// let mut builder = RingBuilder::new(64, || 0u64);
 /// let id = builder.add_poller("replies", &[]);

@@ -6,8 +6,9 @@ use std::io;
 use crate::barrier::Barrier;
 use crate::error::{RingError, StagePanic};
 use crate::poller::Poller;
-use crate::sequencer::multi::{MultiCursor, MultiProducer};
-use crate::sequencer::single::{Producer, SingleCursor};
+use crate::producer::{MultiProducer, SingleProducer};
+use crate::sequencer::multi::MultiCursor;
+use crate::sequencer::single::SingleCursor;
 use crate::sequencer::Sequencer;
 use crate::shared::Shared;
 use crate::slots::Slots;
@@ -33,7 +34,7 @@ struct PendingStage<T> {
 /// A pipeline `parse → apply`, single producer, default (backoff) waiting:
 ///
 /// ```
-/// use seqlane::{RingBuilder, Stage};
+/// use seqlane::{Producer, RingBuilder, Stage};
 ///
 /// #[derive(Default)]
 /// struct Order {
@@ -157,10 +158,10 @@ impl<T: Send + Sync + 'static> RingBuilder<T> {
     /// # Panics
     ///
     /// If no stage was added: nothing would ever free a slot.
-    pub fn build_single_producer(self) -> io::Result<(Producer<T>, Ring<T>)> {
+    pub fn build_single_producer(self) -> io::Result<(SingleProducer<T>, Ring<T>)> {
         let capacity = self.slots.capacity();
         let (shared, stages) = self.into_shared(Sequencer::Single(SingleCursor::new(capacity)));
-        let producer = Producer::new(Arc::clone(&shared));
+        let producer = SingleProducer::new(Arc::clone(&shared));
         Ok((producer, Ring::start(shared, stages)?))
     }
 

@@ -7,11 +7,14 @@ use crate::error::{Halted, TryClaimError};
 use crate::sequence::minimum;
 use crate::sequencer::Sequencer;
 use crate::slots::Slots;
-use crate::stage::StageState;
+use crate::stage::state::StageState;
 use crate::sync::{Arc, AtomicBool, AtomicUsize};
 use crate::wait::Waiter;
 
-pub(crate) struct Shared<T> {
+/// `pub` only because the sealed [`Reserve`](crate::producer::sealed::Reserve)
+/// trait behind [`Producer`](crate::Producer) names it; its module is private, so
+/// no one outside the crate can reach it.
+pub struct Shared<T> {
     pub(crate) slots: Slots<T>,
     pub(crate) sequencer: Sequencer,
     pub(crate) waiter: Waiter,

@@ -32,7 +32,7 @@ use queue::WaitQueue;
 /// # Examples
 ///
 /// ```
-/// use seqlane::{RingBuilder, Stage, WaitStrategy};
+/// use seqlane::{Producer, RingBuilder, Stage, WaitStrategy};
 ///
 /// let mut builder = RingBuilder::new(64, || 0u64).wait_strategy(WaitStrategy::Blocking);
 /// builder.add_stage(Stage::new(|_: &u64, _seq: i64, _end_of_batch: bool| {}));

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use seqlane::{RingBuilder, Stage, WaitStrategy};
+use seqlane::{Producer, RingBuilder, Stage, WaitStrategy};
 
 /// A ring of one slot and a two-stage pipeline: every event must pass both stages
 /// before the producer may reuse the slot. Loom's cell tracking fails the model on

@@ -5,7 +5,7 @@ use loom::sync::atomic::AtomicI64;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use seqlane::{RingBuilder, Stage, WaitStrategy};
+use seqlane::{Producer, RingBuilder, Stage, WaitStrategy};
 
 #[test]
 fn loom_diamond_orders_the_joining_stage_after_both_branches() {

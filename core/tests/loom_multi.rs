@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use seqlane::{RingBuilder, Stage, WaitStrategy};
+use seqlane::{Producer, RingBuilder, Stage, WaitStrategy};
 
 /// Two producers, one stage, a ring of two slots wrapping at least once: no claim is
 /// lost or handed out twice, the stage never reads an unpublished hole (a slot a
@@ -20,8 +20,8 @@ fn loom_two_producers_one_consumer_wrapping() {
             assert_ne!(event.0, u8::MAX, "read a slot that was never written");
             sink.lock().unwrap().push(*event);
         }));
-        let (producer, ring) = builder.build_multi_producer().unwrap();
-        let other = producer.clone();
+        let (mut producer, ring) = builder.build_multi_producer().unwrap();
+        let mut other = producer.clone();
         let second = loom::thread::spawn(move || {
             other.publish(|slot| *slot = (1, 0)).unwrap();
         });
@@ -54,8 +54,8 @@ fn loom_batch_and_single_claims_interleave_without_gaps() {
         builder.add_stage(Stage::new(move |event: &u8, _: i64, _: bool| {
             sink.lock().unwrap().push(*event);
         }));
-        let (producer, ring) = builder.build_multi_producer().unwrap();
-        let other = producer.clone();
+        let (mut producer, ring) = builder.build_multi_producer().unwrap();
+        let mut other = producer.clone();
         let single = loom::thread::spawn(move || {
             other.publish(|slot| *slot = 9).unwrap();
         });

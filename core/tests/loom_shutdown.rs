@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use seqlane::{Halted, RingBuilder, Stage, WaitStrategy};
+use seqlane::{Halted, Producer, RingBuilder, Stage, WaitStrategy};
 
 /// Dropping the producer with events still in flight through `a → b`: `join`
 /// returns only after both stages processed every event.

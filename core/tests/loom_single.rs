@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use seqlane::{RingBuilder, Stage, WaitStrategy};
+use seqlane::{Producer, RingBuilder, Stage, WaitStrategy};
 
 /// Three events through a ring of two slots: the stage sees each exactly once, in
 /// order, fully written (each slot holds its own sequence), whatever the

@@ -1,7 +1,7 @@
 //! Loom model: the parking wait strategies wake a parked stage and a parked producer.
 #![cfg(loom)]
 
-use seqlane::{RingBuilder, Stage, WaitStrategy};
+use seqlane::{Producer, RingBuilder, Stage, WaitStrategy};
 
 /// A stage parks on an empty ring, the producer parks on a full one; each side's
 /// progress must wake the other. A lost wake-up leaves a thread asleep forever and

@@ -177,7 +177,8 @@ fn without_an_encoding_a_rejected_id_is_decided_again() {
     let dir = tempfile::tempdir().unwrap();
     let engine = start::<FORGET>(dir.path());
     let sell = || Command::new(Op::Sell(5)).with_id(CommandId(9));
-    submit(&engine, Op::Add(2), Until::Processed).unwrap();
+    // Durable: the journaler has counted this command's record before `before`.
+    submit(&engine, Op::Add(2), Until::Durable).unwrap();
     let before = engine.metrics().journal_records;
     assert_eq!(
         submit(&engine, sell(), Until::Durable),

@@ -9,8 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use seqlane::{
-    EventHandler, Halted, Pinning, Polled, RingBuilder, Stage, StageStatus, TryClaimError,
-    WaitStrategy,
+    EventHandler, Halted, Pinning, Polled, Producer, RingBuilder, Stage, StageStatus,
+    TryClaimError, WaitStrategy,
 };
 
 /// Shrinks loops under Miri, which runs code thousands of times slower.
@@ -88,7 +88,7 @@ fn many_producers_small_ring_slow_consumer_lose_nothing() {
         let (producer, ring) = builder.build_multi_producer().unwrap();
         let threads: Vec<_> = (0..producers)
             .map(|id| {
-                let producer = producer.clone();
+                let mut producer = producer.clone();
                 thread::spawn(move || {
                     for value in 0..per_producer {
                         producer
@@ -137,7 +137,7 @@ fn multi_producer_batches_keep_their_order() {
     let (producer, ring) = builder.build_multi_producer().unwrap();
     let threads: Vec<_> = (0..2)
         .map(|id| {
-            let producer = producer.clone();
+            let mut producer = producer.clone();
             thread::spawn(move || {
                 let mut value = 0;
                 for round in 0..batches {
@@ -319,8 +319,8 @@ fn try_claim_reports_a_full_ring_then_succeeds_once_drained() {
         type TryPublish = Box<dyn FnMut(u64) -> Result<i64, TryClaimError>>;
         type Publish = Box<dyn FnMut(u64) -> Result<i64, Halted>>;
         let (mut try_publish, mut publish, ring): (TryPublish, Publish, _) = if multi {
-            let (producer, ring) = builder.build_multi_producer().unwrap();
-            let other = producer.clone();
+            let (mut producer, ring) = builder.build_multi_producer().unwrap();
+            let mut other = producer.clone();
             (
                 Box::new(move |v| producer.try_publish(|s| *s = v)),
                 Box::new(move |v| other.publish(|s| *s = v)),
@@ -361,7 +361,7 @@ fn claim_before_gives_up_at_the_deadline_on_a_full_ring() {
     let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
     let mut builder = RingBuilder::new(2, u64::default).wait_strategy(WaitStrategy::Blocking);
     builder.add_stage(Stage::new(gated_stage(&gate)));
-    let (producer, ring) = builder.build_multi_producer().unwrap();
+    let (mut producer, ring) = builder.build_multi_producer().unwrap();
     producer.publish(|_| {}).unwrap();
     producer.publish(|_| {}).unwrap();
     let deadline = Instant::now() + Duration::from_millis(20);
@@ -512,7 +512,7 @@ fn halt_stops_without_the_producers_and_counts_the_backlog() {
         wait(v, s, e);
         count.fetch_add(1, Ordering::Relaxed);
     }));
-    let (producer, ring) = builder.build_multi_producer().unwrap();
+    let (mut producer, ring) = builder.build_multi_producer().unwrap();
     for value in 0..10 {
         producer.publish(|slot| *slot = value).unwrap();
     }
@@ -632,7 +632,7 @@ fn blocking_strategy_wakes_producers_and_consumers() {
     let (producer, ring) = builder.build_multi_producer().unwrap();
     let threads: Vec<_> = (0..2)
         .map(|_| {
-            let (producer, start) = (producer.clone(), Arc::clone(&start));
+            let (mut producer, start) = (producer.clone(), Arc::clone(&start));
             thread::spawn(move || {
                 start.wait();
                 for value in 1..=n {

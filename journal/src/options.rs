@@ -13,7 +13,7 @@ pub enum SyncPolicy {
     /// Sync (msync) the written range before each append or batch returns.
     EveryBatch,
     /// Group commit: sync when an append finds the last sync older than this, and
-    /// on [`Journal::sync`] and drop. Call [`Journal::sync_if_due`] from an idle
+    /// on [`Journal::sync`](crate::Journal::sync) and drop. Call [`Journal::sync_if_due`](crate::Journal::sync_if_due) from an idle
     /// writer to bound the window without appending.
     Interval(Duration),
 }
@@ -73,7 +73,7 @@ impl JournalOptions {
     }
 
     /// The longest payload one record may have: a frame must fit in a segment
-    /// after its header. Longer ones get [`JournalError::RecordTooLarge`].
+    /// after its header. Longer ones get [`JournalError::RecordTooLarge`](crate::JournalError::RecordTooLarge).
     ///
     /// ```
     /// use seqlane_journal::JournalOptions;

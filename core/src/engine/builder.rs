@@ -2,41 +2,22 @@
 //! initial state, the projections, the codec and event schema) and its knobs.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc as StdArc;
 
 use seqlane_journal::{Codec, JournalOptions, Postcard};
 
+use crate::engine::config::EngineConfig;
 use crate::engine::domain::{Aggregate, Projection};
 use crate::engine::progress::ProjectionId;
-use crate::engine::projection::{ReadModel, Runner, Running};
+use crate::engine::projection::{ReadModel, Running};
 use crate::engine::publish::Publication;
-use crate::engine::{health, schema, start, Engine, EngineError};
+use crate::engine::snapshot::Retention;
+use crate::engine::{health, schema};
 use crate::sync::Arc;
 use crate::WaitStrategy;
 
-/// A projection with its read model, behind the face every projection stage runs.
-pub(crate) type BoxedRunner<A> = Box<dyn Runner<<A as Aggregate>::Event>>;
-
-/// What happens to the journal's events once snapshots cover them. Snapshots are
-/// a cache of the journal: by default nothing is deleted, and a retirement never
-/// reaches past the oldest snapshot kept ([`EngineBuilder::keep_snapshots`]), so
-/// a damaged newest snapshot can fall back to the one before.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Retention {
-    /// Keep every event: the whole history stays replayable (a projection added
-    /// later is rebuilt from it).
-    #[default]
-    KeepAll,
-    /// Move the segments that every kept snapshot covers into this directory
-    /// (created if missing), out of the journal's reach.
-    Archive(PathBuf),
-    /// Delete the segments that every kept snapshot covers.
-    DeleteBefore,
-}
-
-/// Builds an [`Engine`]: the journal directory, the initial state, projections, and
+/// Builds an [`Engine`](crate::Engine): the journal directory, the initial state, projections, and
 /// the knobs (ring sizes, sync policy, waiting, pinning).
 ///
 /// # Examples
@@ -108,28 +89,8 @@ pub enum Retention {
 /// the business logic pinned only on machines with at least 4 cores, projections
 /// sharing one thread below 4 cores.
 pub struct EngineBuilder<A: Aggregate, C = Postcard> {
-    config: EngineConfig<A>,
-    codec: C,
-}
-
-/// Everything an [`EngineBuilder`] collects but the codec: what the start needs.
-pub(crate) struct EngineConfig<A: Aggregate> {
-    pub(crate) dir: PathBuf,
-    pub(crate) state: A,
-    pub(crate) journal: JournalOptions,
-    pub(crate) input_capacity: usize,
-    pub(crate) output_capacity: usize,
-    pub(crate) wait: WaitStrategy,
-    pub(crate) logic_core: Option<usize>,
-    pub(crate) share_projection_thread: bool,
-    pub(crate) snapshot_every: Option<u64>,
-    pub(crate) keep_snapshots: usize,
-    pub(crate) retention: Retention,
-    pub(crate) restarts: Vec<(String, health::ProjectionRestart)>,
-    pub(crate) projections: Vec<(StdArc<str>, BoxedRunner<A>)>,
-    /// The declared name and version of the event type.
-    pub(crate) event_schema: (String, u32),
-    pub(crate) upcasters: Vec<schema::Upcaster<A::Event>>,
+    pub(crate) config: EngineConfig<A>,
+    pub(crate) codec: C,
 }
 
 impl<A: Aggregate> EngineBuilder<A, Postcard> {
@@ -181,7 +142,7 @@ impl<A: Aggregate, C> EngineBuilder<A, C> {
     /// codec's fingerprint of the type ([`Codec::fingerprint`]); replay reads an
     /// event only as the schema that wrote it, or through an upcaster
     /// ([`upcast`](Self::upcast)), and otherwise refuses to start with an
-    /// [`EngineError::Replay`] naming the record, what wrote it and what is running. Give the type a new version whenever its encoding
+    /// [`EngineError::Replay`](crate::EngineError::Replay) naming the record, what wrote it and what is running. Give the type a new version whenever its encoding
     /// changes, and register the old definition as an upcaster.
     pub fn event_schema(mut self, name: &str, version: u32) -> Self {
         self.config.event_schema = (name.to_owned(), version);
@@ -300,7 +261,7 @@ impl<A: Aggregate, C> EngineBuilder<A, C> {
     }
 
     /// Pins the business-logic thread to `core`, or (`None`) leaves it unpinned. A
-    /// core the machine refuses is reported by [`Engine::logic_pinning`], not an
+    /// core the machine refuses is reported by [`Engine::logic_pinning`](crate::Engine::logic_pinning), not an
     /// error.
     pub fn pin_logic_to_core(mut self, core: Option<usize>) -> Self {
         self.config.logic_core = core;
@@ -314,7 +275,7 @@ impl<A: Aggregate, C> EngineBuilder<A, C> {
     }
 
     /// Takes a snapshot after every `events` events (besides those asked for with
-    /// [`Engine::snapshot`]). The state and every projection must support snapshots
+    /// [`Engine::snapshot`](crate::Engine::snapshot)). The state and every projection must support snapshots
     /// ([`Aggregate::snapshot`], [`Projection::snapshot`]). Snapshots shorten a
     /// restart; they delete no event unless [`retention`](Self::retention) says so.
     pub fn snapshot_every(mut self, events: u64) -> Self {
@@ -365,25 +326,6 @@ impl<A: Aggregate, C> EngineBuilder<A, C> {
             id,
             name,
         }
-    }
-}
-
-impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
-    /// Opens the journal (recovering it), replays it into the state and the
-    /// projections, starts the threads and opens the gateway.
-    ///
-    /// # Errors
-    ///
-    /// [`EngineError::Journal`] when the journal cannot be opened (locked by another
-    /// process, damaged in the middle, unreadable); [`EngineError::Replay`] when a
-    /// record is not one of this engine's; [`EngineError::Retired`];
-    /// [`EngineError::Spawn`].
-    ///
-    /// # Panics
-    ///
-    /// If a ring capacity is not a power of two.
-    pub fn start(self) -> Result<Engine<A>, EngineError> {
-        start::start(self.config, self.codec)
     }
 }
 

@@ -126,9 +126,12 @@ impl<A: Aggregate> Gateway<A> {
             return Err(TrySubmitError::Closed(command));
         }
         let claimed = match room {
-            Room::Wait => self.producer.claim().map_err(|_| TryClaimError::Halted),
-            Room::Now => self.producer.try_claim(),
-            Room::Before(deadline) => self.producer.claim_before(deadline),
+            Room::Wait => self
+                .producer
+                .claim_shared()
+                .map_err(|_| TryClaimError::Halted),
+            Room::Now => self.producer.try_claim_shared(None),
+            Room::Before(deadline) => self.producer.try_claim_shared(Some(deadline)),
         };
         let mut slot = match claimed {
             Ok(slot) => slot,

@@ -6,12 +6,11 @@ use std::time::Instant;
 
 use seqlane_journal::{Journal, JournalError, SyncPolicy};
 
-use crate::engine::builder::Retention;
 use crate::engine::domain::Aggregate;
 use crate::engine::progress::Line;
 use crate::engine::shared::{EngineShared, Failure, SNAPSHOT_CHECK};
 use crate::engine::slots::Entry;
-use crate::engine::snapshot;
+use crate::engine::snapshot::{self, Retention};
 use crate::stage::EventHandler;
 use crate::sync::Arc;
 

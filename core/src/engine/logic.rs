@@ -7,15 +7,15 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::engine::domain::{Aggregate, Command, CommandId};
 use crate::engine::model::{Model, Remembered};
+use crate::engine::outcome::{Accepted, Decided, Outcome, Rejection};
 use crate::engine::progress::Line;
-use crate::engine::receipt::{Accepted, Decided, Outcome, Rejection};
 use crate::engine::record;
 use crate::engine::shared::{EngineShared, Failure};
 use crate::engine::slots::{Entry, Submission};
 use crate::engine::snapshot::{self, Saved};
 use crate::stage::{panic_message, EventHandler};
 use crate::sync::{lock, Arc};
-use crate::Producer;
+use crate::{Producer, SingleProducer};
 use seqlane_journal::Codec;
 
 /// A command's outcome, with the journal records it left.
@@ -63,7 +63,7 @@ pub(crate) struct Logic<A: Aggregate, C> {
     /// first ones, as many as the command has records, are the current command's).
     encoded: Vec<(u32, Vec<u8>)>,
     engine: Arc<EngineShared<A>>,
-    output: Option<Producer<Entry<A::Event>>>,
+    output: Option<SingleProducer<Entry<A::Event>>>,
     /// The journal sequence of the next record the logic emits.
     next_record: u64,
     /// Events of the command being decided (reused).
@@ -79,7 +79,7 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
     pub(crate) fn new(
         model: Model<A>,
         engine: Arc<EngineShared<A>>,
-        output: Producer<Entry<A::Event>>,
+        output: SingleProducer<Entry<A::Event>>,
         records: RecordFormat<C>,
         next_record: u64,
         handled: i64,

@@ -44,6 +44,9 @@ pub(crate) trait Runner<E>: Send {
     fn fail(&mut self, failure: ProjectionFailure);
 }
 
+/// A projection with its read model, behind the face every projection stage runs.
+pub(crate) type BoxedRunner<E> = Box<dyn Runner<E>>;
+
 pub(crate) struct Running<P: Projection<E>, E> {
     projection: P,
     read_model: Arc<Publication<P::View>>,

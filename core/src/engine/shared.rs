@@ -4,16 +4,20 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc as StdArc;
 use std::time::Duration;
 
 use seqlane_journal::JournalError;
 
-use crate::engine::builder::Retention;
 use crate::engine::domain::Aggregate;
+use crate::engine::health::{Health, ProjectionHealth};
+use crate::engine::metrics::{Metrics, ProjectionMetrics};
 use crate::engine::model::Model;
+use crate::engine::outcome::Decided;
 use crate::engine::progress::{Line, Progress, ProjectionId, Tickets};
-use crate::engine::{health, metrics, receipt, snapshot};
+use crate::engine::snapshot::Retention;
+use crate::engine::{health, metrics, snapshot};
 use crate::sync::{lock, AtomicBool, Mutex};
 
 /// How often an idle journaler or projection looks for snapshot work (a snapshot
@@ -44,7 +48,7 @@ impl fmt::Display for Failure {
 /// What every thread of one engine shares.
 pub(crate) struct EngineShared<A: Aggregate> {
     pub(crate) progress: Progress,
-    pub(crate) tickets: Tickets<receipt::Decided<A>>,
+    pub(crate) tickets: Tickets<Decided<A>>,
     pub(crate) metrics: metrics::Counters,
     /// Set by shutdown: gateways refuse new commands.
     pub(crate) closed: AtomicBool,
@@ -120,5 +124,64 @@ impl<A: Aggregate> EngineShared<A> {
             "{id:?} is not a projection of this engine"
         );
         Line::Projection(id)
+    }
+
+    /// What `Engine::health` answers.
+    pub(crate) fn health(&self) -> Health {
+        let failures = lock(&self.projection_failures);
+        Health {
+            projections: self
+                .projections
+                .iter()
+                .zip(failures.iter())
+                .map(|(name, failed)| ProjectionHealth {
+                    name: name.to_string(),
+                    failed: failed.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// What `Engine::metrics` answers, with the input ring's claims and capacity.
+    pub(crate) fn metrics(&self, claimed: i64, input_capacity: usize) -> Metrics {
+        let logic = &self.metrics.logic;
+        let journal = &self.metrics.journal;
+        let processed = self.progress.processed();
+        let journaled = self.record_base + journal.records.get();
+        Metrics {
+            accepted: logic.accepted.get(),
+            rejected: logic.rejected.get(),
+            duplicates: logic.duplicates.get(),
+            events: logic.events.get(),
+            input_occupancy: (claimed - processed).max(0) as u64,
+            input_capacity,
+            logic_batches: logic.batches.get(),
+            logic_commands: logic.commands.get(),
+            largest_logic_batch: logic.largest_batch.get(),
+            journal_batches: journal.batches.get(),
+            journal_records: journal.records.get(),
+            journal_bytes: journal.bytes.get(),
+            journal_syncs: journal.syncs.get(),
+            journal_sync_time: Duration::from_nanos(journal.sync_nanos.get()),
+            last_journal_sync: Duration::from_nanos(journal.last_sync_nanos.get()),
+            longest_journal_sync: Duration::from_nanos(journal.longest_sync_nanos.get()),
+            durable_end: self.progress.records(Line::Journal),
+            held_outcomes: self.tickets.spilled(),
+            snapshots: self.snapshots.written.load(Ordering::Relaxed),
+            last_snapshot: self.snapshots.last_written.load(Ordering::Relaxed),
+            projections: self
+                .projections
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let position = self.progress.records(Line::Projection(ProjectionId(i)));
+                    ProjectionMetrics {
+                        name: name.to_string(),
+                        position,
+                        lag: journaled.saturating_sub(position),
+                    }
+                })
+                .collect(),
+        }
     }
 }

@@ -17,6 +17,7 @@
 mod file;
 mod load;
 
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use crate::engine::progress::ProjectionId;
@@ -24,6 +25,24 @@ use crate::sync::{lock, AtomicBool, AtomicI64, AtomicU64, Mutex};
 
 pub(crate) use file::{directory, list, versioned, write, Saved};
 pub(crate) use load::{load, Loaded};
+
+/// What happens to the journal's events once snapshots cover them. Snapshots are
+/// a cache of the journal: by default nothing is deleted, and a retirement never
+/// reaches past the oldest snapshot kept ([`EngineBuilder::keep_snapshots`](crate::EngineBuilder::keep_snapshots)), so
+/// a damaged newest snapshot can fall back to the one before.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Retention {
+    /// Keep every event: the whole history stays replayable (a projection added
+    /// later is rebuilt from it).
+    #[default]
+    KeepAll,
+    /// Move the segments that every kept snapshot covers into this directory
+    /// (created if missing), out of the journal's reach.
+    Archive(PathBuf),
+    /// Delete the segments that every kept snapshot covers.
+    DeleteBefore,
+}
 
 /// Why a snapshot was not taken: another one was still being assembled or written.
 /// `Engine::snapshot` asks again after it.

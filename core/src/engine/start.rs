@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use seqlane_journal::{Codec, Journal, TornTail};
 
-use crate::engine::builder::EngineConfig;
+use crate::engine::config::EngineConfig;
 use crate::engine::domain::Aggregate;
+use crate::engine::error::EngineError;
 use crate::engine::gateway::Gateway;
 use crate::engine::logic::{self, Logic};
 use crate::engine::progress::Line;
@@ -15,9 +16,10 @@ use crate::engine::progress::{Progress, Tickets};
 use crate::engine::projection::ProjectionStage;
 use crate::engine::shared::EngineShared;
 use crate::engine::slots::{Entry, Submission};
-use crate::engine::{health, journaler, record, replay, schema, snapshot, Engine, EngineError};
+use crate::engine::{health, journaler, record, replay, schema, snapshot};
 use crate::stage::Stage;
 use crate::sync::{lock, Arc, AtomicBool, Mutex};
+use crate::Ring;
 use crate::RingBuilder;
 
 /// What happened at start: the journal's recovery and the replay.
@@ -41,11 +43,20 @@ pub struct Recovery {
     pub duration: Duration,
 }
 
+/// A started engine's parts, for [`Engine`](crate::Engine) to own.
+pub(crate) struct Started<A: Aggregate> {
+    pub(crate) engine: Arc<EngineShared<A>>,
+    pub(crate) gateway: Gateway<A>,
+    pub(crate) input: Ring<Submission<A::Command>>,
+    pub(crate) output: Ring<Entry<A::Event>>,
+    pub(crate) recovery: Recovery,
+}
+
 /// Starts an engine as `config` says, encoding events with `codec`.
 pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
     config: EngineConfig<A>,
     codec: C,
-) -> Result<Engine<A>, EngineError> {
+) -> Result<Started<A>, EngineError> {
     let started = Instant::now();
     let journal = Journal::open(&config.dir, config.journal)?;
     let torn_tail = journal.recovery_report().truncated.clone();
@@ -184,14 +195,14 @@ pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
     input.add_stage(stage);
     let (producer, input) = input.build_multi_producer().map_err(EngineError::Spawn)?;
 
-    Ok(Engine {
+    Ok(Started {
         gateway: Gateway {
             producer,
             engine: Arc::clone(&engine),
         },
         engine,
-        input: Some(input),
-        output: Some(output),
+        input,
+        output,
         recovery: Recovery {
             commands: replayed.commands,
             events: replayed.events,

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
-use seqlane::{RingBuilder, Stage, WaitStrategy};
+use seqlane::{Producer, RingBuilder, Stage, WaitStrategy};
 
 use super::{command, Bus, Deposit, Durability, Finished, Ledger, Level, Totals};
 
@@ -71,7 +71,7 @@ impl Bus for HandoffFloor {
             for index in 0..producers {
                 let producer = producer.clone();
                 scope.spawn(move || {
-                    let producer = producer;
+                    let mut producer = producer;
                     for i in 0..per_producer {
                         let next = command(index, i);
                         producer

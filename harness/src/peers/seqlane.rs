@@ -4,7 +4,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
-use seqlane::{Polled, RingBuilder, Stage, StageId, WaitStrategy};
+use seqlane::{Polled, Producer, RingBuilder, Stage, StageId, WaitStrategy};
 
 use super::common::{
     checksum_handler, for_each_batch, paced, time_round_trips, Recorder, SharedChecksum, Timing,
@@ -14,21 +14,21 @@ use crate::event::Event;
 use crate::scenario::Topology;
 
 /// Publishes one producer's events: single claims at batch 1, batch claims above.
-macro_rules! publish {
-    ($producer:expr, $config:expr) => {
-        for_each_batch($config.per_producer, $config.batch, |first, len| {
-            if len == 1 {
-                $producer
-                    .publish(|slot| slot.value = first)
-                    .expect("ring halted");
-            } else {
-                let mut claim = $producer.claim_batch(len).expect("ring halted");
-                for (value, (_, slot)) in (first..).zip(claim.iter_mut()) {
-                    slot.value = value;
-                }
+/// Generic over the producer, so both kinds run the same code, inlined.
+#[inline]
+fn publish(producer: &mut impl Producer<Event>, config: &RunConfig) {
+    for_each_batch(config.per_producer, config.batch, |first, len| {
+        if len == 1 {
+            producer
+                .publish(|slot| slot.value = first)
+                .expect("ring halted");
+        } else {
+            let mut claim = producer.claim_batch(len).expect("ring halted");
+            for (value, (_, slot)) in (first..).zip(claim.iter_mut()) {
+                slot.value = value;
             }
-        })
-    };
+        }
+    })
 }
 
 /// seqlane's ring: stages on their own threads, busy-spinning when every thread has
@@ -107,7 +107,7 @@ impl Peer for Seqlane {
                     let mut producer = producer;
                     pin(config.core(0));
                     timing.started();
-                    publish!(producer, config);
+                    publish(&mut producer, config);
                     drop(producer);
                 });
             });
@@ -120,11 +120,11 @@ impl Peer for Seqlane {
                     let producer = producer.clone();
                     let (start, timing) = (&start, &timing);
                     scope.spawn(move || {
-                        let producer = producer;
+                        let mut producer = producer;
                         pin(config.core(index));
                         start.wait();
                         timing.started();
-                        publish!(producer, config);
+                        publish(&mut producer, config);
                     });
                 }
                 drop(producer);

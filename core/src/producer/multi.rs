@@ -1,0 +1,188 @@
+//! [`MultiProducer`]: cloneable producers of one ring, sharing one claim counter.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::sealed::Reserve;
+use super::Producer;
+use crate::claim::Claim;
+use crate::error::{Halted, TryClaimError};
+use crate::sequencer::multi::MultiCursor;
+use crate::sequencer::Sequencer;
+use crate::shared::Shared;
+use crate::sync::Arc;
+
+/// A producer of a ring built with
+/// [`RingBuilder::build_multi_producer`](crate::RingBuilder::build_multi_producer).
+///
+/// Clone it for each thread that publishes: all handles share one claim counter, and
+/// events from one handle reach the stages in the order that handle published them.
+/// The stages drain and stop once every handle is dropped.
+///
+/// # Examples
+///
+/// ```
+/// use seqlane::{Producer, RingBuilder, Stage};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+///
+/// let count = Arc::new(AtomicU64::new(0));
+/// let seen = Arc::clone(&count);
+/// let mut builder = RingBuilder::new(256, || 0u64);
+/// builder.add_stage(Stage::new(move |_: &u64, _seq: i64, _end_of_batch: bool| {
+///     seen.fetch_add(1, Ordering::Relaxed);
+/// }));
+/// let (producer, ring) = builder.build_multi_producer().unwrap();
+///
+/// let threads: Vec<_> = (0..4)
+///     .map(|_| {
+///         let mut producer = producer.clone();
+///         std::thread::spawn(move || {
+///             for i in 0..1000 {
+///                 producer.publish(|slot| *slot = i).unwrap();
+///             }
+///         })
+///     })
+///     .collect();
+/// drop(producer);
+/// for thread in threads {
+///     thread.join().unwrap();
+/// }
+/// ring.join().unwrap();
+/// assert_eq!(count.load(Ordering::Relaxed), 4000);
+/// ```
+pub struct MultiProducer<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> MultiProducer<T> {
+    pub(crate) fn new(shared: Arc<Shared<T>>) -> Self {
+        shared.add_producer();
+        Self { shared }
+    }
+
+    #[inline]
+    fn cursor(&self) -> &MultiCursor {
+        match &self.shared.sequencer {
+            Sequencer::Multi(cursor) => cursor,
+            Sequencer::Single(_) => {
+                unreachable!("a MultiProducer is only built over a multi-producer sequencer")
+            }
+        }
+    }
+
+    /// The highest sequence claimed by any handle so far (-1 before the first).
+    /// SeqCst: see `claim_up_to`.
+    pub(crate) fn last_claimed(&self) -> i64 {
+        self.cursor().claimed.atomic().load(Ordering::SeqCst)
+    }
+
+    /// Claims the next slot through a shared handle (the engine's gateways share
+    /// theirs); see [`Producer::claim`].
+    #[inline]
+    pub(crate) fn claim_shared(&self) -> Result<Claim<'_, T>, Halted> {
+        let sequence = self.claim_up_to(1)?;
+        // SAFETY: `claim_up_to` reserved `sequence` for this call alone, after the
+        // gating stages released `sequence - capacity`.
+        Ok(unsafe { Claim::new(&self.shared, sequence) })
+    }
+
+    /// Claims the next slot through a shared handle if there is room now, or by
+    /// `deadline`; see [`Producer::try_claim`].
+    pub(crate) fn try_claim_shared(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Claim<'_, T>, TryClaimError> {
+        let sequence = self.try_claim_up_to(1, deadline)?;
+        // SAFETY: as in `claim_shared`.
+        Ok(unsafe { Claim::new(&self.shared, sequence) })
+    }
+
+    /// Reserves the next `n` sequences with one atomic add, then waits for the
+    /// gating stages to release the slots they reuse.
+    #[inline]
+    fn claim_up_to(&self, n: i64) -> Result<i64, Halted> {
+        if self.shared.is_halted() {
+            return Err(Halted);
+        }
+        let cursor = self.cursor();
+        // SeqCst: the add only has to hand out each sequence once (the slot is
+        // ordered after the stages' reads by the gating Acquire below), but the
+        // engine's gateway pairs it with its load of `closed`, against the SeqCst
+        // store of `closed` and load of `last_claimed` in `Engine::shutdown` (a
+        // Dekker pair). On x86 it is the same `lock xadd` as Relaxed.
+        let last = cursor.claimed.atomic().fetch_add(n, Ordering::SeqCst) + n;
+        let wrap_point = last - self.shared.capacity();
+        // Acquire (in `get`): pairs with the Release in `set` below, which passes on
+        // what the setter acquired from the gating stages.
+        if wrap_point > cursor.gating_cache.get() {
+            let minimum = self.shared.wait_for_room_forever(wrap_point)?;
+            cursor.gating_cache.set(minimum);
+        }
+        Ok(last)
+    }
+
+    /// Reserves the next `n` sequences if there is room (now or by `deadline`).
+    fn try_claim_up_to(&self, n: i64, deadline: Option<Instant>) -> Result<i64, TryClaimError> {
+        let cursor = self.cursor();
+        loop {
+            if self.shared.is_halted() {
+                return Err(TryClaimError::Halted);
+            }
+            let current = cursor.claimed.atomic().load(Ordering::Relaxed);
+            let last = current + n;
+            let wrap_point = last - self.shared.capacity();
+            if wrap_point > cursor.gating_cache.get() {
+                cursor
+                    .gating_cache
+                    .set(self.shared.room_by(wrap_point, deadline)?);
+            }
+            // SeqCst on success: as in `claim_up_to`; the compare-exchange only makes
+            // the reservation unique.
+            if cursor
+                .claimed
+                .atomic()
+                .compare_exchange_weak(current, last, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Ok(last);
+            }
+        }
+    }
+}
+
+impl<T> Reserve<T> for MultiProducer<T> {
+    #[inline]
+    fn shared(&self) -> &Shared<T> {
+        &self.shared
+    }
+
+    #[inline]
+    fn reserve(&mut self, n: i64) -> Result<i64, Halted> {
+        self.claim_up_to(n)
+    }
+
+    fn try_reserve(&mut self, n: i64, deadline: Option<Instant>) -> Result<i64, TryClaimError> {
+        self.try_claim_up_to(n, deadline)
+    }
+}
+
+impl<T> Clone for MultiProducer<T> {
+    fn clone(&self) -> Self {
+        Self::new(Arc::clone(&self.shared))
+    }
+}
+
+impl<T> Drop for MultiProducer<T> {
+    fn drop(&mut self) {
+        self.shared.remove_producer();
+    }
+}
+
+impl<T> std::fmt::Debug for MultiProducer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MultiProducer")
+            .field("capacity", &self.capacity())
+            .finish_non_exhaustive()
+    }
+}
