@@ -5,13 +5,20 @@
 //! fire-and-forget submission, waiting until a command is durable, read-your-writes
 //! with `Until::Visible`, a rejected command, and a restart that rebuilds the state
 //! and both views from the journal.
+//!
+//! Its journal goes to `target/inventory-journal` (emptied at each run and kept
+//! after it), where the journal's CLI can look at it:
+//! `cargo run -p seqlane-journal -- inspect target/inventory-journal`. Remove it with
+//! `rm -r target/inventory-journal` (or `cargo clean`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use seqlane::{Aggregate, Command, CommandId, EngineBuilder, Projection, Rejection, Until};
-use seqlane_journal::{JournalOptions, SyncPolicy};
+use seqlane::{
+    Aggregate, Command, CommandId, EngineBuilder, JournalOptions, Projection, Rejection,
+    SyncPolicy, Until,
+};
 use serde::{Deserialize, Serialize};
 
 type ItemId = u32;
@@ -217,10 +224,17 @@ fn start(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
-    println!("journal in {}", dir.path().display());
+    // Next to the build's own files, so `cargo clean` removes it too.
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("core/ sits in the workspace");
+    let dir = workspace.join("target/inventory-journal");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?; // each run starts from an empty journal
+    }
+    println!("journal in {}", dir.display());
 
-    let (engine, (list, details)) = start(dir.path())?;
+    let (engine, (list, details)) = start(&dir)?;
     let gateway = engine.gateway();
 
     // Fire and forget: no receipt, nothing kept for the caller.
@@ -306,7 +320,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // A restart rebuilds the state and both views from the journal.
-    let (engine, (list, details)) = start(dir.path())?;
+    let (engine, (list, details)) = start(&dir)?;
     let recovery = engine.recovery();
     println!(
         "restarted in {:?}: replayed {} commands ({} events); list view {} items, item 7 = {:?}",
@@ -319,5 +333,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let after = engine.shutdown()?;
     assert_eq!(after.version, before.version);
     assert_eq!(after.state.items[&7].in_stock, 40);
+    println!(
+        "the journal stays in {}: `cargo run -p seqlane-journal -- inspect {}` shows it, \
+         `rm -r {}` removes it",
+        dir.display(),
+        dir.display(),
+        dir.display()
+    );
     Ok(())
 }

@@ -85,7 +85,15 @@ pub use ring::{Ring, RingBuilder};
 pub use stage::{EventHandler, Pinning, Stage, StageId, StageStatus};
 pub use wait::WaitStrategy;
 
-/// The README's examples, compiled and run as doctests so they cannot rot.
-#[cfg(doctest)]
+/// The journal's types an engine's user meets (its options, sync policies, codecs,
+/// errors and recovery report), so that `seqlane` alone is enough to depend on.
+pub use seqlane_journal::{
+    Codec, JournalError, JournalOptions, Postcard, RecoveryReport, SyncPolicy, TornTail,
+};
+
+/// The README's examples, compiled and run as doctests so they cannot rot (not
+/// under Miri, which cannot map the engine's journal; the ring's example is in
+/// this crate's docs too).
+#[cfg(all(doctest, not(miri)))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
