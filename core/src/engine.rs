@@ -2,11 +2,7 @@
 //! applying them, every event journaled before projections see it, read models any
 //! thread can query, and receipts that wait as long as the caller needs.
 //!
-//! ```text
-//!  Gateway::submit ─► input ring ─► logic: decide, apply ─► output ring ─► journaler ─► projections
-//!  (any thread)       (multi-producer)  (one thread, pinnable)      (append, sync)    (read models)
-//!        Receipt::wait(Until::Processed | Durable | Visible(projection))
-//! ```
+//! The flow, drawn: the crate's front page.
 //!
 //! - [`Aggregate`] is the user's state with `decide` and `apply`; [`Projection`]s
 //!   keep read models from the journaled events.

@@ -22,6 +22,23 @@
 //! any thread can query, and [`Receipt`]s that wait until a command is processed,
 //! durable or visible. See [`EngineBuilder`] for an example.
 //!
+//! ```text
+//!  Gateway::submit ─► input ring ─► logic: decide, apply ─► output ring ─► journaler ─► projections
+//!  (any thread)    (multi-producer)  (one thread, pinnable)                (append, sync)  (read models)
+//!        Receipt::wait(Until::Processed | Until::Durable | Until::Visible(projection))
+//! ```
+//!
+//! - The input ring is a [`MultiProducer`] ring; a [`Gateway`] claims a slot, writes
+//!   the command and publishes it. A full ring is back-pressure, never a drop.
+//! - The business logic is the only writer of the state: it decides each command
+//!   (rejections cost nothing downstream), applies its events, encodes them and
+//!   publishes them to the output ring, a [`SingleProducer`] ring.
+//! - The journaler, first stage of the output ring, appends each batch and syncs it
+//!   per the [`SyncPolicy`]; the projections run after it, so a read model never
+//!   shows an event the journal does not hold.
+//! - A [`Receipt`] parks until the line it waits for (processed, durable, or a
+//!   projection's) passes its command.
+//!
 //! # Examples
 //!
 //! ```
@@ -51,7 +68,8 @@
 //!
 //! Every atomic access names its ordering and the access it pairs with. The
 //! protocol is model-checked with loom (`core/tests/loom_*.rs`):
-//! `RUSTFLAGS="--cfg loom" cargo test -p seqlane --release --test 'loom_*'`.
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p seqlane --release
+//! --lib --test 'loom_*' loom`.
 
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
