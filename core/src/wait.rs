@@ -22,8 +22,7 @@ use queue::WaitQueue;
 /// than busy threads needs: a spinning thread there steals the core of the very
 /// thread it waits for. It needs no notification, so publishing under it costs
 /// nothing extra. Idle, each waiting thread wakes about 4,000 times a second to look:
-/// a few percent of a core per thread (6% on this project's 2-core VM, where a
-/// timer wake-up costs about 15 µs of CPU).
+/// a few percent of a core per thread (results/README.md has the figure).
 ///
 /// [`WaitStrategy::Blocking`] is for idle threads that must cost nothing and still
 /// wake at once: they park until notified, and every publication pays a fence to
@@ -92,11 +91,8 @@ const YIELDING_SPINS: u32 = 100;
 /// [`WaitStrategy::Backoff`]'s first sleep.
 ///
 /// The first naps are short so that a stage of an oversubscribed pipeline, which
-/// runs dry often and briefly, is back soon. On the 2-core VM, with 4 unpinned
-/// threads, starting at 5 µs instead of 50 µs doubled the pipeline (1 -> 3 stages)
-/// at both batch sizes and the diamond at batch 100, and cost about a third at the
-/// multicast at batch 1 (three harness runs each). It costs nothing idle, where the
-/// longest nap is what counts.
+/// runs dry often and briefly, is back soon (results/README.md has the
+/// measurement). It costs nothing idle, where the longest nap is what counts.
 const FIRST_SLEEP: Duration = Duration::from_micros(5);
 /// [`WaitStrategy::Backoff`]'s longest sleep: what an idle thread costs.
 const LONGEST_SLEEP: Duration = Duration::from_micros(200);

@@ -250,11 +250,12 @@ impl<A: Aggregate, C> EngineBuilder<A, C> {
     /// How the engine's threads (and submitters on a full ring) wait. The default,
     /// [`WaitStrategy::BACKOFF`], gives the most commands per second and keeps a
     /// loaded engine responsive on few cores, but an idle engine's three or more
-    /// stage threads each wake a few thousand times a second to look (about 6% of a
-    /// core per thread on a 2-core VM). A service that idles most of the time and
-    /// wants its cores back can choose [`WaitStrategy::Blocking`]: no CPU when idle,
-    /// a fence per publication, and a kernel wake-up for the first command after a
-    /// pause (on the 2-core VM it halved the throughput of a saturated engine).
+    /// stage threads each wake a few thousand times a second to look (a few percent
+    /// of a core per thread). A service that idles most of the time and wants its
+    /// cores back can choose [`WaitStrategy::Blocking`]: no CPU when idle, a fence
+    /// per publication, and a kernel wake-up for the first command after a pause,
+    /// which costs a saturated engine much of its throughput (figures in
+    /// results/README.md).
     pub fn wait_strategy(mut self, wait: WaitStrategy) -> Self {
         self.config.wait = wait;
         self

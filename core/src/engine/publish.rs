@@ -9,9 +9,9 @@
 //! a slot that stopped being current sees the flip on its re-check and retries
 //! without touching the slot, so the publisher only ever waits for readers that are
 //! in the middle of one `Arc` clone. The announce/re-check and the flip/count check
-//! are a Dekker pair, made with two SeqCst fences (loom models fences exactly, while
-//! it treats SeqCst loads and stores as acquire/release only; the first version of
-//! this file used SeqCst accesses and loom found the race). Model-checked below.
+//! are a Dekker pair, made with two SeqCst fences: loom models fences exactly, while
+//! it treats SeqCst loads and stores as acquire/release only, so only fences let
+//! the model below check the pair.
 
 use std::sync::atomic::Ordering;
 

@@ -7,8 +7,9 @@
 //! own state at the end of its next batch (at its own position, `>= S`); once all
 //! parts are in, the journaler, after making sure every record below `S` is synced,
 //! writes the file (temporary name, fsync, rename, directory fsync) and retires the
-//! segments wholly before `S`. (Written earlier, a snapshot could claim records that
-//! a crash then lost, and new records would reuse their sequences.) On start, the newest
+//! segments wholly before `S`. (A snapshot written before that sync could claim
+//! records that a crash then loses, and new records would reuse their sequences.)
+//! On start, the newest
 //! snapshot that reads back whole is loaded and the journal is replayed from `S`
 //! (each projection from its own position): [`load`].
 //!

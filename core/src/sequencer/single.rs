@@ -18,10 +18,8 @@ pub(crate) struct SingleCursor {
     /// Stages that run first poll these marks instead of the cursor. A mark is
     /// written once per run and read once per run, while a cursor is written at
     /// every publication and read at every poll: with a stage keeping up, each poll
-    /// took the cursor's cache line from the producer, and each publication took it
-    /// back. On the 2-core VM, batch-1 unicast went from 110-150 to 430-440 M
-    /// events/s (and from ~20 to ~100 in the VM's slow mode), batch 100 stayed at
-    /// ~2,000, ping-pong at 120-140 ns.
+    /// would take the cursor's cache line from the producer, and each publication
+    /// take it back. (Measured: results/README.md, "Measurements behind the code".)
     marks: Box<[AtomicI64]>,
     mask: i64,
 }

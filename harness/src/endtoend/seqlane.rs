@@ -67,9 +67,8 @@ impl SeqlaneBus {
             .journal_options(JournalOptions::default().sync(sync))
             .input_capacity(self.capacity)
             .output_capacity(self.capacity)
-            // Backoff measured best here for both throughput and latency (Blocking
-            // and Yielding were tried on the 2-core machine: see the closing note of
-            // the engine issue).
+            // The engine's default, which serves both throughput and latency best
+            // on few cores (results/README.md, "Measurements behind the code").
             .wait_strategy(WaitStrategy::BACKOFF);
         let totals = builder.add_projection("totals", TotalsProjection::default());
         let engine = builder.start().map_err(|e| e.to_string())?;
