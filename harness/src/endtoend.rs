@@ -11,10 +11,12 @@ mod floor;
 mod lock_bus;
 mod seqlane;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+
+use crate::scenario::NoFigure;
 
 pub use floor::HandoffFloor;
 pub use lock_bus::LockBus;
@@ -162,11 +164,11 @@ pub trait Bus: Sync {
         producers: usize,
         per_producer: u64,
         durability: Durability,
-    ) -> Result<Finished, String>;
+    ) -> Result<Finished, NoFigure>;
 
     /// Offers `count` commands at `rate` per second from one thread and records, for
     /// each, the time from its intended send time to `level`.
-    fn latency(&self, rate: u64, count: u64, level: Level) -> Result<Histogram<u64>, String>;
+    fn latency(&self, rate: u64, count: u64, level: Level) -> Result<Histogram<u64>, NoFigure>;
 
     /// Whether it has latency rows at all (a throughput floor has none).
     fn measures_latency(&self) -> bool {
@@ -192,25 +194,6 @@ pub fn verify(
     Ok(())
 }
 
-/// Calls `send(i, intended_ns)` for `count` commands at `rate` per second from
-/// `epoch`, as soon as each is due. When ahead of schedule it sleeps (at least
-/// `NAP`), then sends everything that fell due meanwhile in a burst: on a machine
-/// with fewer cores than threads a spinning generator would take a core from the
-/// pipeline it measures. Each command still counts from its intended time, so the
-/// generator's own lateness shows up as latency, never hides any.
-pub fn paced(epoch: Instant, rate: u64, count: u64, mut send: impl FnMut(u64, u64)) {
-    const NAP: Duration = Duration::from_micros(50);
-    let interval = 1_000_000_000f64 / rate as f64;
-    for i in 0..count {
-        let due = (i as f64 * interval) as u64;
-        let now = epoch.elapsed().as_nanos() as u64;
-        if now < due {
-            std::thread::sleep(Duration::from_nanos(due - now).max(NAP));
-        }
-        send(i, due);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::{verify, Bus, Durability, HandoffFloor, Level, LockBus, SeqlaneBus};
@@ -233,7 +216,7 @@ mod tests {
                     Err(reason) => assert!(
                         !bus.measures_latency()
                             || bus.name() == "lock_cqrs_bus" && level == Level::Durable,
-                        "{reason}"
+                        "{reason:?}"
                     ),
                 }
             }

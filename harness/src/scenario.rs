@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Who sends to whom in a throughput run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Topology {
     /// One producer, one consumer.
@@ -59,5 +59,75 @@ impl Topology {
     /// All threads of a run.
     pub fn threads(self) -> usize {
         self.producers() + self.consumers()
+    }
+}
+
+/// What `--scenario` selects: a ring topology, or one of the other scenarios.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// Throughput through a topology, at each batch size.
+    Ring(Topology),
+    /// Round trips between two threads.
+    PingPong,
+    /// Unicast at fixed offered rates.
+    Latency,
+    /// The engine end to end beside a lock-based CQRS bus and a hand-off floor.
+    Engine,
+}
+
+impl Scenario {
+    /// Every scenario, in table order.
+    pub fn all() -> impl Iterator<Item = Scenario> {
+        Topology::ALL.into_iter().map(Scenario::Ring).chain([
+            Scenario::PingPong,
+            Scenario::Latency,
+            Scenario::Engine,
+        ])
+    }
+
+    /// The name `--scenario` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Ring(topology) => topology.name(),
+            Scenario::PingPong => "ping_pong",
+            Scenario::Latency => "latency",
+            Scenario::Engine => "engine",
+        }
+    }
+
+    /// The scenario named `name`.
+    pub fn named(name: &str) -> Option<Scenario> {
+        Scenario::all().find(|scenario| scenario.name() == name)
+    }
+}
+
+/// Why a peer gave no figure for a scenario.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoFigure {
+    /// The peer cannot run this scenario by its nature (the reason says why): its
+    /// row says so, and the suite goes on.
+    CannotRun(String),
+    /// The peer ran and failed (lost a command, could not start): the suite stops,
+    /// rather than show a figure for broken work.
+    Failed(String),
+}
+
+impl NoFigure {
+    /// A "cannot run" for a fixed reason.
+    pub fn cannot_run(reason: &str) -> Self {
+        NoFigure::CannotRun(reason.to_owned())
+    }
+}
+
+/// A failure's message: `?` on a `String` error fails the run.
+impl From<String> for NoFigure {
+    fn from(message: String) -> Self {
+        NoFigure::Failed(message)
+    }
+}
+
+impl From<&str> for NoFigure {
+    fn from(message: &str) -> Self {
+        NoFigure::Failed(message.to_owned())
     }
 }

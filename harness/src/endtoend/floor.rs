@@ -13,6 +13,7 @@ use hdrhistogram::Histogram;
 use seqlane::{Producer, RingBuilder, Stage, WaitStrategy};
 
 use super::{command, Bus, Deposit, Durability, Finished, Ledger, Level, Totals};
+use crate::scenario::NoFigure;
 
 /// Commands through the ring to a thread running `decide` and `apply`.
 pub struct HandoffFloor {
@@ -34,9 +35,11 @@ impl Bus for HandoffFloor {
         producers: usize,
         per_producer: u64,
         durability: Durability,
-    ) -> Result<Finished, String> {
+    ) -> Result<Finished, NoFigure> {
         if durability == Durability::Synced {
-            return Err("a floor without a journal: nothing to sync".into());
+            return Err(NoFigure::cannot_run(
+                "a floor without a journal: nothing to sync",
+            ));
         }
         let expected = producers as u64 * per_producer;
         // Written once, by the writer, after the last command.
@@ -96,8 +99,8 @@ impl Bus for HandoffFloor {
         })
     }
 
-    fn latency(&self, _rate: u64, _count: u64, _level: Level) -> Result<Histogram<u64>, String> {
-        Err("a throughput floor only".into())
+    fn latency(&self, _rate: u64, _count: u64, _level: Level) -> Result<Histogram<u64>, NoFigure> {
+        Err(NoFigure::cannot_run("a throughput floor only"))
     }
 
     fn measures_latency(&self) -> bool {

@@ -17,6 +17,8 @@ use std::time::Instant;
 use hdrhistogram::Histogram;
 
 use super::{command, Bus, Deposit, Deposited, Durability, Finished, Ledger, Level, Totals};
+use crate::pacing::{paced, Wait};
+use crate::scenario::NoFigure;
 
 type Handler = Box<dyn FnMut(&dyn Any, &mut Vec<Box<dyn Any + Send>>) + Send>;
 
@@ -90,9 +92,11 @@ impl Bus for LockBus {
         producers: usize,
         per_producer: u64,
         durability: Durability,
-    ) -> Result<Finished, String> {
+    ) -> Result<Finished, NoFigure> {
         if durability == Durability::Synced {
-            return Err("keeps events in memory: no journal to sync".into());
+            return Err(NoFigure::cannot_run(
+                "keeps events in memory: no journal to sync",
+            ));
         }
         let bus = Instance::new();
         let started = Instant::now();
@@ -119,14 +123,16 @@ impl Bus for LockBus {
         })
     }
 
-    fn latency(&self, rate: u64, count: u64, level: Level) -> Result<Histogram<u64>, String> {
+    fn latency(&self, rate: u64, count: u64, level: Level) -> Result<Histogram<u64>, NoFigure> {
         if level == Level::Durable {
-            return Err("keeps events in memory: no journal to sync".into());
+            return Err(NoFigure::cannot_run(
+                "keeps events in memory: no journal to sync",
+            ));
         }
         let bus = Instance::new();
         let mut histogram = crate::peers::histogram();
         let epoch = Instant::now();
-        super::paced(epoch, rate, count, |i, due| {
+        paced(epoch, rate, count, Wait::Sleep, |i, due| {
             bus.submit(Box::new(command(0, i)));
             // Processed and visible at once: `submit` is synchronous.
             let latency = (epoch.elapsed().as_nanos() as u64).saturating_sub(due);

@@ -11,6 +11,8 @@ use seqlane_journal::{JournalOptions, SyncPolicy};
 use super::{
     command, Bus, Deposit, Deposited, Durability, Finished, Ledger, Level, NotPositive, Totals,
 };
+use crate::pacing::{paced, Wait};
+use crate::scenario::NoFigure;
 
 impl Aggregate for Ledger {
     type Command = Deposit;
@@ -104,7 +106,7 @@ impl Bus for SeqlaneBus {
         producers: usize,
         per_producer: u64,
         durability: Durability,
-    ) -> Result<Finished, String> {
+    ) -> Result<Finished, NoFigure> {
         let running = self.start(durability)?;
         let visible = Until::Visible(running.totals.id());
         let started = Instant::now();
@@ -135,10 +137,10 @@ impl Bus for SeqlaneBus {
                 .map_err(|e| format!("{e:?}"))?;
         }
         let elapsed = started.elapsed();
-        finish(running, elapsed)
+        Ok(finish(running, elapsed)?)
     }
 
-    fn latency(&self, rate: u64, count: u64, level: Level) -> Result<Histogram<u64>, String> {
+    fn latency(&self, rate: u64, count: u64, level: Level) -> Result<Histogram<u64>, NoFigure> {
         let running = self.start(Durability::Synced)?;
         let until = match level {
             Level::Processed => Until::Processed,
@@ -160,7 +162,7 @@ impl Bus for SeqlaneBus {
             }
             Ok::<_, String>(histogram)
         });
-        super::paced(epoch, rate, count, |i, due| {
+        paced(epoch, rate, count, Wait::Sleep, |i, due| {
             let receipt = gateway.submit(command(0, i)).expect("the engine is open");
             receipts.send((due, receipt)).expect("the waiter is alive");
         });

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
 
-use super::common::time_round_trips;
-use super::{pin, Peer, Run, RunConfig, Unsupported};
+use super::measure::time_round_trips;
+use super::{pin, Peer, Run, RunConfig};
+use crate::scenario::NoFigure;
 use crate::scenario::Topology;
 
 /// Two cache-padded atomics: the ping-pong floor any queue is measured against.
@@ -22,13 +23,13 @@ impl Peer for BareCacheLine {
         "busy-spin".to_owned()
     }
 
-    fn throughput(&self, _: Topology, _: &RunConfig) -> Result<Run, Unsupported> {
-        Err(Unsupported(
+    fn throughput(&self, _: Topology, _: &RunConfig) -> Result<Run, NoFigure> {
+        Err(NoFigure::cannot_run(
             "a bare cache line is a ping-pong floor, not a queue",
         ))
     }
 
-    fn ping_pong(&self, rounds: u64, config: &RunConfig) -> Result<Histogram<u64>, Unsupported> {
+    fn ping_pong(&self, rounds: u64, config: &RunConfig) -> Result<Histogram<u64>, NoFigure> {
         // Values are round + 1, so 0 means "nothing yet"; u64::MAX tells the echo
         // thread to stop.
         let ping = CachePadded::new(AtomicU64::new(0));
@@ -62,8 +63,8 @@ impl Peer for BareCacheLine {
         }))
     }
 
-    fn latency(&self, _: u64, _: &RunConfig) -> Result<Histogram<u64>, Unsupported> {
-        Err(Unsupported(
+    fn latency(&self, _: u64, _: &RunConfig) -> Result<Histogram<u64>, NoFigure> {
+        Err(NoFigure::cannot_run(
             "a bare cache line is a ping-pong floor, not a queue",
         ))
     }

@@ -9,10 +9,11 @@ use std::time::Instant;
 
 use hdrhistogram::Histogram;
 
-use super::common::{for_each_batch, paced, time_round_trips, Recorder, Timing};
-use super::{pin, Peer, Run, RunConfig, Unsupported};
+use super::measure::{for_each_batch, time_round_trips, Recorder, Timing};
+use super::{pin, Peer, Run, RunConfig};
 use crate::event::{Checksum, Event};
-use crate::scenario::Topology;
+use crate::pacing::{paced, Wait};
+use crate::scenario::{NoFigure, Topology};
 
 /// A bounded multi-producer, single-consumer queue of events.
 pub trait Queue: Sync {
@@ -200,9 +201,16 @@ fn latency<Q: Queue>(rate: u64, config: &RunConfig) -> Histogram<u64> {
         });
         scope.spawn(move || {
             pin(config.core(0));
-            paced(epoch, rate, config.per_producer, |event| {
-                Q::send(&tx, event)
-            });
+            paced(
+                epoch,
+                rate,
+                config.per_producer,
+                Wait::Spin,
+                |value, sent_ns| {
+                    let event = Event { value, sent_ns };
+                    Q::send(&tx, event)
+                },
+            );
         });
     });
     recorder.into_histogram()
@@ -217,15 +225,15 @@ impl<Q: Queue> Peer for Q {
         Q::WAITING.to_owned()
     }
 
-    fn throughput(&self, topology: Topology, config: &RunConfig) -> Result<Run, Unsupported> {
+    fn throughput(&self, topology: Topology, config: &RunConfig) -> Result<Run, NoFigure> {
         Ok(throughput::<Q>(topology, config))
     }
 
-    fn ping_pong(&self, rounds: u64, config: &RunConfig) -> Result<Histogram<u64>, Unsupported> {
+    fn ping_pong(&self, rounds: u64, config: &RunConfig) -> Result<Histogram<u64>, NoFigure> {
         Ok(ping_pong::<Q>(rounds, config))
     }
 
-    fn latency(&self, rate: u64, config: &RunConfig) -> Result<Histogram<u64>, Unsupported> {
+    fn latency(&self, rate: u64, config: &RunConfig) -> Result<Histogram<u64>, NoFigure> {
         Ok(latency::<Q>(rate, config))
     }
 }

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use disruptor::{BusySpin, Polling, ProcessorSettings, Producer, Sleep};
 use hdrhistogram::Histogram;
 
-use super::common::{
-    checksum_handler, for_each_batch, paced, time_round_trips, Recorder, SharedChecksum, Timing,
+use super::measure::{
+    checksum_handler, for_each_batch, time_round_trips, Recorder, SharedChecksum, Timing,
 };
-use super::{pin, Peer, Run, RunConfig, Unsupported};
+use super::{pin, Peer, Run, RunConfig};
 use crate::event::Event;
-use crate::scenario::Topology;
+use crate::pacing::{paced, Wait};
+use crate::scenario::{NoFigure, Topology};
 
 /// The `disruptor` crate: busy-spin when every thread has a core, else its `Sleep`
 /// strategy (1 µs), the only one it has that does not spin.
@@ -183,7 +184,7 @@ impl Peer for Disruptor {
         .to_owned()
     }
 
-    fn throughput(&self, topology: Topology, config: &RunConfig) -> Result<Run, Unsupported> {
+    fn throughput(&self, topology: Topology, config: &RunConfig) -> Result<Run, NoFigure> {
         Ok(if config.spin() {
             throughput_with(BusySpin, topology, config)
         } else {
@@ -191,7 +192,7 @@ impl Peer for Disruptor {
         })
     }
 
-    fn ping_pong(&self, rounds: u64, config: &RunConfig) -> Result<Histogram<u64>, Unsupported> {
+    fn ping_pong(&self, rounds: u64, config: &RunConfig) -> Result<Histogram<u64>, NoFigure> {
         let (mut ping_poller, builder) =
             disruptor::build_single_producer(config.capacity, Event::default, BusySpin)
                 .new_event_poller();
@@ -236,7 +237,7 @@ impl Peer for Disruptor {
         }))
     }
 
-    fn latency(&self, rate: u64, config: &RunConfig) -> Result<Histogram<u64>, Unsupported> {
+    fn latency(&self, rate: u64, config: &RunConfig) -> Result<Histogram<u64>, NoFigure> {
         let epoch = Instant::now();
         let recorder = Recorder::new(epoch);
         let sink = recorder.clone();
@@ -250,9 +251,16 @@ impl Peer for Disruptor {
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 pin(config.core(0));
-                paced(epoch, rate, config.per_producer, |event| {
-                    producer.publish(|slot| *slot = event)
-                });
+                paced(
+                    epoch,
+                    rate,
+                    config.per_producer,
+                    Wait::Spin,
+                    |value, sent_ns| {
+                        let event = Event { value, sent_ns };
+                        producer.publish(|slot| *slot = event)
+                    },
+                );
             });
         });
         drop(producer);

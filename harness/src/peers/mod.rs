@@ -3,8 +3,8 @@
 
 mod bare;
 mod channels;
-mod common;
 mod disruptor;
+mod measure;
 mod seqlane;
 
 use std::time::Duration;
@@ -12,7 +12,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::event::Checksum;
-use crate::scenario::Topology;
+use crate::scenario::{NoFigure, Topology};
 
 pub use bare::BareCacheLine;
 pub use channels::{CrossbeamBounded, MutexQueue, StdSyncChannel};
@@ -57,10 +57,6 @@ pub struct Run {
     pub checksums: Vec<Checksum>,
 }
 
-/// Why a peer cannot run a scenario.
-#[derive(Clone, Debug)]
-pub struct Unsupported(pub &'static str);
-
 /// A queue or bus under test.
 pub trait Peer: Sync {
     /// Its name in tables and `--peers`.
@@ -70,15 +66,15 @@ pub trait Peer: Sync {
     fn wait_strategy(&self, config: &RunConfig) -> String;
 
     /// One throughput run of `topology`.
-    fn throughput(&self, topology: Topology, config: &RunConfig) -> Result<Run, Unsupported>;
+    fn throughput(&self, topology: Topology, config: &RunConfig) -> Result<Run, NoFigure>;
 
     /// `rounds` round trips between two threads, one latency sample (ns) per trip.
-    fn ping_pong(&self, rounds: u64, config: &RunConfig) -> Result<Histogram<u64>, Unsupported>;
+    fn ping_pong(&self, rounds: u64, config: &RunConfig) -> Result<Histogram<u64>, NoFigure>;
 
     /// Unicast at a fixed offered `rate` (events/s): each event's latency is from
     /// its intended send time (not its actual one, which would hide the queueing a
     /// stall causes: coordinated omission) to its receipt.
-    fn latency(&self, rate: u64, config: &RunConfig) -> Result<Histogram<u64>, Unsupported>;
+    fn latency(&self, rate: u64, config: &RunConfig) -> Result<Histogram<u64>, NoFigure>;
 }
 
 /// A latency histogram from 1 ns to 60 s at 3 significant digits.

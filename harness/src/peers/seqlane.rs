@@ -6,12 +6,13 @@ use std::time::Instant;
 use hdrhistogram::Histogram;
 use seqlane::{Polled, Producer, RingBuilder, Stage, StageId, WaitStrategy};
 
-use super::common::{
-    checksum_handler, for_each_batch, paced, time_round_trips, Recorder, SharedChecksum, Timing,
+use super::measure::{
+    checksum_handler, for_each_batch, time_round_trips, Recorder, SharedChecksum, Timing,
 };
-use super::{pin, Peer, Run, RunConfig, Unsupported};
+use super::{pin, Peer, Run, RunConfig};
 use crate::event::Event;
-use crate::scenario::Topology;
+use crate::pacing::{paced, Wait};
+use crate::scenario::{NoFigure, Topology};
 
 /// Publishes one producer's events: single claims at batch 1, batch claims above.
 /// Generic over the producer, so both kinds run the same code, inlined.
@@ -57,7 +58,7 @@ impl Peer for Seqlane {
         .to_owned()
     }
 
-    fn throughput(&self, topology: Topology, config: &RunConfig) -> Result<Run, Unsupported> {
+    fn throughput(&self, topology: Topology, config: &RunConfig) -> Result<Run, NoFigure> {
         let producers = topology.producers();
         let expected = config.per_producer * producers as u64;
         let timing = Arc::new(Timing::default());
@@ -138,7 +139,7 @@ impl Peer for Seqlane {
         })
     }
 
-    fn ping_pong(&self, rounds: u64, config: &RunConfig) -> Result<Histogram<u64>, Unsupported> {
+    fn ping_pong(&self, rounds: u64, config: &RunConfig) -> Result<Histogram<u64>, NoFigure> {
         let mut pings = RingBuilder::new(config.capacity, Event::default);
         let ping_id = pings.add_poller("ping", &[]);
         let (mut ping, mut ping_ring) = pings.build_single_producer().expect("start the ring");
@@ -185,7 +186,7 @@ impl Peer for Seqlane {
         Ok(histogram)
     }
 
-    fn latency(&self, rate: u64, config: &RunConfig) -> Result<Histogram<u64>, Unsupported> {
+    fn latency(&self, rate: u64, config: &RunConfig) -> Result<Histogram<u64>, NoFigure> {
         let epoch = Instant::now();
         let recorder = Recorder::new(epoch);
         let sink = recorder.clone();
@@ -201,9 +202,16 @@ impl Peer for Seqlane {
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 pin(core);
-                paced(epoch, rate, config.per_producer, |event| {
-                    producer.publish(|slot| *slot = event).expect("ring halted");
-                });
+                paced(
+                    epoch,
+                    rate,
+                    config.per_producer,
+                    Wait::Spin,
+                    |value, sent_ns| {
+                        let event = Event { value, sent_ns };
+                        producer.publish(|slot| *slot = event).expect("ring halted");
+                    },
+                );
             });
         });
         drop(producer);
@@ -245,7 +253,7 @@ mod tests {
             capacity: 1024,
             cores: None,
         };
-        for peer in crate::all_peers() {
+        for peer in crate::suite::all_peers() {
             if let Ok(histogram) = peer.ping_pong(200, &config) {
                 assert_eq!(histogram.len(), 200, "{}", peer.name());
             }

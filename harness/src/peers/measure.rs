@@ -1,5 +1,6 @@
-//! The loops every peer shares, so that no peer publishes, paces, records or
-//! checks differently from another.
+//! How every peer is measured: checksums, timing, the publish loop, recording and
+//! round trips, shared so that no peer publishes, records or checks differently
+//! from another (pacing is in [`crate::pacing`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -148,23 +149,6 @@ impl Recorder {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-    }
-}
-
-/// Sends `count` events at `rate` per second: event `i` is due at `i / rate` after
-/// `epoch`, carries that intended time, and is sent as soon as it is due (at once if
-/// the producer is behind, so a stall shows up as latency of every delayed event).
-pub fn paced(epoch: Instant, rate: u64, count: u64, mut send: impl FnMut(Event)) {
-    let interval = 1_000_000_000f64 / rate as f64;
-    for value in 0..count {
-        let due = (value as f64 * interval) as u64;
-        while (epoch.elapsed().as_nanos() as u64) < due {
-            std::hint::spin_loop();
-        }
-        send(Event {
-            value,
-            sent_ns: due,
-        });
     }
 }
 

@@ -1,0 +1,114 @@
+//! The ring scenarios: throughput through each topology at each batch size, round
+//! trips, and unicast latency at fixed offered rates.
+
+use std::time::Instant;
+
+use super::{cores_for, interleaved, latency_row, rate_name, Context, Measured, Subject};
+use crate::peers::{self, Peer, RunConfig};
+use crate::scenario::Topology;
+
+/// Throughput of every peer through `topology`, at each of the plan's batch sizes.
+pub fn run_throughput(
+    context: &Context,
+    peers: &[Box<dyn Peer>],
+    topology: Topology,
+    measured: &mut Measured,
+) -> Result<(), String> {
+    let plan = context.plan;
+    for batch in plan.batches {
+        let config = RunConfig {
+            per_producer: plan.events / topology.producers() as u64,
+            batch,
+            capacity: plan.capacity,
+            cores: cores_for(topology.threads(), context.cores),
+        };
+        let label = format!("{} batch {batch}", topology.name());
+        let figures = interleaved(
+            peers.len(),
+            plan.repetitions,
+            &label,
+            context.progress,
+            |index, warm_up| {
+                let peer = &peers[index];
+                let mut run_config = config.clone();
+                if warm_up {
+                    run_config.per_producer = (config.per_producer / 4).max(1);
+                }
+                let run = peer.throughput(topology, &run_config)?;
+                peers::verify(peer.name(), topology, &run_config, &run.checksums)?;
+                let events = run_config.per_producer * topology.producers() as u64;
+                Ok(events as f64 / run.elapsed.as_secs_f64())
+            },
+            |index| peers[index].name(),
+        )?;
+        for (peer, figures) in peers.iter().zip(figures) {
+            let subject = subject(topology.name().to_owned(), peer.as_ref(), batch, &config);
+            measured.rows.push(subject.throughput(figures));
+        }
+    }
+    Ok(())
+}
+
+/// The two-thread runs' setup: ping-pong and latency.
+fn pair(context: &Context) -> RunConfig {
+    RunConfig {
+        per_producer: context.plan.latency_events,
+        batch: 1,
+        capacity: context.plan.capacity,
+        cores: cores_for(2, context.cores),
+    }
+}
+
+/// Round trips between two threads, for every peer.
+pub fn run_ping_pong(
+    context: &Context,
+    peers: &[Box<dyn Peer>],
+    measured: &mut Measured,
+) -> Result<(), String> {
+    let pair = pair(context);
+    let rounds = context.plan.rounds;
+    for peer in peers {
+        context
+            .progress
+            .set_message(format!("ping_pong: {}", peer.name()));
+        let started = Instant::now();
+        let result = peer.ping_pong(rounds, &pair);
+        let rate = || rounds as f64 / started.elapsed().as_secs_f64();
+        let subject = subject("ping_pong".to_owned(), peer.as_ref(), 1, &pair);
+        latency_row(measured, subject, rate, result)?;
+        context.progress.inc(1);
+    }
+    Ok(())
+}
+
+/// Unicast at each of the plan's offered rates, for every peer.
+pub fn run_latency(
+    context: &Context,
+    peers: &[Box<dyn Peer>],
+    measured: &mut Measured,
+) -> Result<(), String> {
+    let pair = pair(context);
+    for &rate in &context.plan.rates {
+        let scenario = format!("latency_{}", rate_name(rate));
+        for peer in peers {
+            context
+                .progress
+                .set_message(format!("{scenario}: {}", peer.name()));
+            let result = peer.latency(rate, &pair);
+            let subject = subject(scenario.clone(), peer.as_ref(), 1, &pair);
+            latency_row(measured, subject, || rate as f64, result)?;
+            context.progress.inc(1);
+        }
+    }
+    Ok(())
+}
+
+fn subject(scenario: String, peer: &dyn Peer, batch: usize, config: &RunConfig) -> Subject {
+    Subject {
+        scenario,
+        peer: peer.name(),
+        batch,
+        waiting: peer.wait_strategy(config),
+        pinned: config.cores.is_some(),
+    }
+}

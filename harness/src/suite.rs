@@ -1,0 +1,196 @@
+//! The suite: what a run measures (the plan, the peers, the scenarios), what the
+//! machine allows (pinning, spinning), and the order it all runs in.
+
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{RunArgs, Suite};
+use crate::peers::{
+    BareCacheLine, CrossbeamBounded, Disruptor, MutexQueue, Peer, Seqlane, StdSyncChannel,
+};
+use crate::report;
+use crate::results::{Machine, Summary};
+use crate::run::{self, cores_for, Context, Measured};
+use crate::scenario::{Scenario, Topology};
+
+/// How much a suite measures.
+pub struct Plan {
+    pub events: u64,
+    pub repetitions: usize,
+    pub batches: [usize; 2],
+    pub rounds: u64,
+    pub rates: Vec<u64>,
+    pub latency_events: u64,
+    pub capacity: usize,
+    /// End to end: commands per producer (two producers), offered rates, commands
+    /// per latency run.
+    pub engine_commands: u64,
+    pub engine_rates: Vec<u64>,
+    pub engine_latency_commands: u64,
+}
+
+impl Plan {
+    pub fn of(suite: Suite) -> Self {
+        match suite {
+            Suite::Quick => Plan {
+                events: 2_000_000,
+                repetitions: 3,
+                batches: [1, 100],
+                rounds: 100_000,
+                rates: vec![100_000, 1_000_000],
+                latency_events: 200_000,
+                capacity: 64 * 1024,
+                engine_commands: 1_000_000,
+                engine_rates: vec![100_000, 1_000_000],
+                engine_latency_commands: 200_000,
+            },
+            Suite::Full => Plan {
+                events: 10_000_000,
+                repetitions: 7,
+                batches: [1, 100],
+                rounds: 200_000,
+                rates: vec![100_000, 1_000_000, 5_000_000],
+                latency_events: 1_000_000,
+                capacity: 64 * 1024,
+                engine_commands: 5_000_000,
+                engine_rates: vec![100_000, 1_000_000],
+                engine_latency_commands: 1_000_000,
+            },
+        }
+    }
+}
+
+pub fn all_peers() -> Vec<Box<dyn Peer>> {
+    vec![
+        Box::new(Seqlane),
+        Box::new(Disruptor),
+        Box::new(CrossbeamBounded),
+        Box::new(StdSyncChannel),
+        Box::new(MutexQueue),
+        Box::new(BareCacheLine),
+    ]
+}
+
+/// The peers `--peers` names (all by default), seqlane always among them.
+fn select_peers(names: &[String]) -> Result<Vec<Box<dyn Peer>>, String> {
+    let known = all_peers();
+    if let Some(unknown) = names
+        .iter()
+        .find(|n| !known.iter().any(|p| p.name() == n.as_str()))
+    {
+        let names: Vec<_> = known.iter().map(|p| p.name()).collect();
+        return Err(format!(
+            "unknown peer `{unknown}` (known: {})",
+            names.join(", ")
+        ));
+    }
+    Ok(known
+        .into_iter()
+        .filter(|p| {
+            names.is_empty() || p.name() == "seqlane" || names.iter().any(|n| n == p.name())
+        })
+        .collect())
+}
+
+/// What the machine allows, said once at the top of the run and in the summary.
+fn notes(topologies: &[Topology], cores: &[usize]) -> Vec<String> {
+    let mut notes = vec![format!(
+        "{} cores. A run is pinned (thread i on core i) and busy-spins only when it has no more threads than cores; \
+         otherwise it is not pinned and each peer waits without spinning: seqlane backoff (spin, yield, sleep), \
+         disruptor sleep 1 µs, crossbeam and std_mpsc their own spin-then-park, mutex_vecdeque a condvar.",
+        cores.len()
+    )];
+    for topology in topologies {
+        if cores_for(topology.threads(), cores).is_none() {
+            notes.push(format!(
+                "{}: {} threads on {} cores: not pinned, no busy-spinning.",
+                topology.name(),
+                topology.threads(),
+                cores.len()
+            ));
+        }
+    }
+    if cores.len() < 2 {
+        notes.push(
+            "fewer than 2 cores: ping-pong and latency runs are not pinned either.".to_owned(),
+        );
+    }
+    notes
+}
+
+/// Runs the suite `args` asks for and writes its results.
+pub fn run(args: &RunArgs) -> Result<(), String> {
+    let plan = Plan::of(args.suite);
+    let peers = select_peers(&args.peers)?;
+    let scenarios: Vec<Scenario> = Scenario::all()
+        .filter(|s| args.scenario.is_empty() || args.scenario.contains(s))
+        .collect();
+    let topologies: Vec<Topology> = scenarios
+        .iter()
+        .filter_map(|scenario| match scenario {
+            Scenario::Ring(topology) => Some(*topology),
+            _ => None,
+        })
+        .collect();
+
+    let machine = Machine::describe();
+    let cores: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    let notes = notes(&topologies, &cores);
+    println!(
+        "seqlane-harness: {} suite on {} ({} cores), commit {}",
+        args.suite.name(),
+        machine.cpu,
+        cores.len(),
+        machine.commit
+    );
+    for note in &notes {
+        println!("note: {note}");
+    }
+
+    let per_figure = plan.repetitions as u64 + 1;
+    let total: u64 = scenarios
+        .iter()
+        .map(|scenario| match scenario {
+            Scenario::Ring(_) => plan.batches.len() as u64 * peers.len() as u64 * per_figure,
+            Scenario::PingPong => peers.len() as u64,
+            Scenario::Latency => (plan.rates.len() * peers.len()) as u64,
+            Scenario::Engine => run::endtoend_steps(&plan),
+        })
+        .sum();
+    let progress = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed}]")
+            .expect("a valid template"),
+    );
+    let started = Instant::now();
+    let context = Context {
+        plan: &plan,
+        progress: &progress,
+        cores: &cores,
+    };
+    let mut measured = Measured::default();
+    for scenario in &scenarios {
+        match *scenario {
+            Scenario::Ring(topology) => {
+                run::run_throughput(&context, &peers, topology, &mut measured)?
+            }
+            Scenario::PingPong => run::run_ping_pong(&context, &peers, &mut measured)?,
+            Scenario::Latency => run::run_latency(&context, &peers, &mut measured)?,
+            Scenario::Engine => run::run_endtoend(&context, &mut measured)?,
+        }
+    }
+    progress.finish_and_clear();
+
+    let summary = Summary {
+        suite: args.suite.name().to_owned(),
+        machine,
+        repetitions: plan.repetitions,
+        notes,
+        results: measured.rows,
+    };
+    report::write(&summary, &measured.histograms, &args.out, started)
+}
