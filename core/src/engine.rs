@@ -36,7 +36,6 @@ mod start;
 
 use std::fmt;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 pub use builder::EngineBuilder;
 pub use domain::{Aggregate, Command, CommandId, Projection};
@@ -61,6 +60,7 @@ use crate::{Producer, Ring};
 use progress::Line;
 use shared::{EngineShared, Failure};
 use slots::{Entry, Submission};
+use snapshot::Refused;
 
 /// What [`Engine::shutdown`] hands back.
 #[derive(Debug)]
@@ -169,21 +169,17 @@ impl<A: Aggregate> Engine<A> {
                 };
                 slot.sequence()
             };
-            let answer = loop {
-                if let Some(answer) = self.engine.snapshots.take_answer(request) {
-                    break answer;
-                }
-                if self.engine.progress.is_finished(Line::Logic) {
-                    return Err(failed("the engine stopped".into()));
-                }
-                std::thread::sleep(Duration::from_micros(200));
+            // The journaler writes the snapshot: either one stopping leaves it unanswered.
+            let stopped = || {
+                self.engine.progress.is_finished(Line::Logic)
+                    || self.engine.progress.is_finished(Line::Journal)
             };
-            match answer {
-                // An automatic snapshot was under way: ask again once it is done.
-                Err(reason) if reason == snapshot::BUSY => {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                answer => return answer.map_err(failed),
+            match self.engine.snapshots.wait_answer(request, stopped) {
+                Some(Ok(records)) => return Ok(records),
+                Some(Err(Refused::Failed(reason))) => return Err(failed(reason)),
+                // An automatic snapshot was under way: ask again once it has ended.
+                Some(Err(Refused::Busy)) => self.engine.snapshots.wait_ended(stopped),
+                None => return Err(failed("the engine stopped".into())),
             }
         }
     }

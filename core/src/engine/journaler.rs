@@ -192,5 +192,6 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for Journaler<A> {
 impl<A: Aggregate> Drop for Journaler<A> {
     fn drop(&mut self) {
         self.engine.progress.finish(Line::Journal);
+        self.engine.snapshots.wake();
     }
 }

@@ -12,7 +12,7 @@ use crate::engine::progress::Line;
 use crate::engine::record;
 use crate::engine::shared::{EngineShared, Failure};
 use crate::engine::slots::{Entry, Submission};
-use crate::engine::snapshot::{self, Saved};
+use crate::engine::snapshot::{self, Refused, Saved};
 use crate::stage::{panic_message, EventHandler};
 use crate::sync::{lock, Arc};
 use crate::{Producer, SingleProducer};
@@ -314,7 +314,7 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         if snapshots.in_flight() {
             // An automatic snapshot due now is tried again after the next command.
             if request.is_some() {
-                snapshots.answer(request, Err(snapshot::BUSY.into()));
+                snapshots.answer(request, Err(Refused::Busy));
             }
             return;
         }
@@ -322,7 +322,7 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         let model = self.model.as_ref().expect("present until drop");
         let Some(state) = model.state.snapshot() else {
             let reason = "the state does not support snapshots (Aggregate::snapshot)";
-            snapshots.answer(request, Err(reason.into()));
+            snapshots.answer(request, Err(Refused::Failed(reason.into())));
             return;
         };
         let saved = Saved {
@@ -478,5 +478,6 @@ impl<A: Aggregate, C> Drop for Logic<A, C> {
             *lock(&self.engine.final_model) = Some(model);
         }
         self.engine.progress.finish(Line::Logic);
+        self.engine.snapshots.wake();
     }
 }

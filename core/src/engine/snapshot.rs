@@ -23,6 +23,7 @@ use std::sync::atomic::Ordering;
 
 use crate::engine::progress::ProjectionId;
 use crate::sync::{lock, AtomicBool, AtomicI64, AtomicU64, Mutex};
+use crate::wait::queue::WaitQueue;
 
 pub(crate) use file::{directory, list, versioned, write, Saved};
 pub(crate) use load::{load, Loaded};
@@ -45,9 +46,15 @@ pub enum Retention {
     DeleteBefore,
 }
 
-/// Why a snapshot was not taken: another one was still being assembled or written.
-/// `Engine::snapshot` asks again after it.
-pub(crate) const BUSY: &str = "another snapshot was being taken";
+/// Why a requested snapshot was not written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Another one was still being assembled or written: `Engine::snapshot` asks
+    /// again once it has ended.
+    Busy,
+    /// It cannot be taken or written; the reason says why.
+    Failed(String),
+}
 
 /// The snapshot being assembled across threads, and what came of earlier ones.
 pub(crate) struct Coordinator {
@@ -62,7 +69,10 @@ pub(crate) struct Coordinator {
     /// and read by the logic, cleared by whichever thread ends the snapshot.
     in_flight: AtomicBool,
     /// Outcomes of requested snapshots, by request, until their caller takes them.
-    pub(crate) answers: Mutex<Vec<(i64, Result<u64, String>)>>,
+    answers: Mutex<Vec<(i64, Result<u64, Refused>)>>,
+    /// Where `Engine::snapshot` parks for its answer, or for the snapshot in flight
+    /// to end; woken by every answer and end, and by the threads that stop.
+    queue: WaitQueue,
     /// Snapshots written, and the last one's `S`, for metrics.
     pub(crate) written: AtomicU64,
     pub(crate) last_written: AtomicU64,
@@ -85,6 +95,7 @@ impl Coordinator {
             ready: Mutex::new(None),
             in_flight: AtomicBool::new(false),
             answers: Mutex::new(Vec::new()),
+            queue: WaitQueue::new(),
             written: AtomicU64::new(0),
             last_written: AtomicU64::new(0),
             last_error: Mutex::new(None),
@@ -156,32 +167,59 @@ impl Coordinator {
 
     /// The snapshot in flight ended with `result`: answered, and the next may start.
     pub(crate) fn end(&self, request: Option<i64>, result: Result<u64, String>) {
-        self.answer(request, result);
         // Release: pairs with the Acquire in `in_flight`.
         self.in_flight.store(false, Ordering::Release);
+        self.answer(request, result.map_err(Refused::Failed));
     }
 
     /// How a snapshot ended (or, from the logic, why it was not started): written
     /// (covering records below `S`) or not, and why. Kept for the caller that
     /// requested it, if one did.
-    pub(crate) fn answer(&self, request: Option<i64>, result: Result<u64, String>) {
+    pub(crate) fn answer(&self, request: Option<i64>, result: Result<u64, Refused>) {
         match &result {
             Ok(records) => {
                 self.last_written.store(*records, Ordering::Relaxed);
                 self.written.fetch_add(1, Ordering::Relaxed);
                 *lock(&self.last_error) = None;
             }
-            Err(reason) => *lock(&self.last_error) = Some(reason.clone()),
+            Err(Refused::Failed(reason)) => *lock(&self.last_error) = Some(reason.clone()),
+            Err(Refused::Busy) => {}
         }
         if let Some(request) = request {
             lock(&self.answers).push((request, result));
         }
+        self.queue.notify();
     }
 
-    /// Takes the answer to `request`, once there is one.
-    pub(crate) fn take_answer(&self, request: i64) -> Option<Result<u64, String>> {
-        let mut answers = lock(&self.answers);
-        let index = answers.iter().position(|(asked, _)| *asked == request)?;
-        Some(answers.swap_remove(index).1)
+    /// Wakes whoever waits in [`wait_answer`](Self::wait_answer) or
+    /// [`wait_ended`](Self::wait_ended): a thread they depend on stopped.
+    pub(crate) fn wake(&self) {
+        self.queue.notify();
+    }
+
+    /// Parks until `request` is answered (and takes the answer), or `stopped()`.
+    pub(crate) fn wait_answer(
+        &self,
+        request: i64,
+        stopped: impl Fn() -> bool,
+    ) -> Option<Result<u64, Refused>> {
+        self.queue
+            .park_until(
+                || {
+                    let mut answers = lock(&self.answers);
+                    match answers.iter().position(|(asked, _)| *asked == request) {
+                        Some(index) => Some(Some(answers.swap_remove(index).1)),
+                        None => stopped().then_some(None),
+                    }
+                },
+                None,
+            )
+            .flatten()
+    }
+
+    /// Parks until no snapshot is in flight, or `stopped()`.
+    pub(crate) fn wait_ended(&self, stopped: impl Fn() -> bool) {
+        self.queue
+            .park_until(|| (!self.in_flight() || stopped()).then_some(()), None);
     }
 }
