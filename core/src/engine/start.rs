@@ -2,6 +2,8 @@
 //! snapshot, replay the rest, then spawn the journaler, the projections and the
 //! business logic, and open the gateway.
 
+use std::path::Path;
+use std::sync::Arc as StdArc;
 use std::time::{Duration, Instant};
 
 use seqlane_journal::{Codec, Journal, TornTail};
@@ -13,14 +15,14 @@ use crate::engine::gateway::Gateway;
 use crate::engine::logic::{self, Logic};
 use crate::engine::progress::Line;
 use crate::engine::progress::{Progress, Tickets};
-use crate::engine::projection::ProjectionStage;
+use crate::engine::projection::{BoxedRunner, ProjectionStage};
 use crate::engine::shared::EngineShared;
 use crate::engine::slots::{Entry, Submission};
 use crate::engine::{health, journaler, record, replay, schema, snapshot};
 use crate::stage::Stage;
 use crate::sync::{lock, Arc, AtomicBool, Mutex};
-use crate::Ring;
 use crate::RingBuilder;
+use crate::{Ring, SingleProducer};
 
 /// What happened at start: the journal's recovery and the replay.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,15 +54,15 @@ pub(crate) struct Started<A: Aggregate> {
     pub(crate) recovery: Recovery,
 }
 
-/// Starts an engine as `config` says, encoding events with `codec`.
+/// Starts an engine as `config` says, encoding events with `codec`: open the
+/// journal, apply each projection's restart choice, load the newest usable snapshot,
+/// replay the rest, declare the running event schema, then spawn the output ring
+/// (journaler, projections) and the input ring (the business logic).
 pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
     config: EngineConfig<A>,
     codec: C,
 ) -> Result<Started<A>, EngineError> {
     let started = Instant::now();
-    let journal = Journal::open(&config.dir, config.journal)?;
-    let torn_tail = journal.recovery_report().truncated.clone();
-    let (names, mut runners): (Vec<_>, Vec<_>) = config.projections.into_iter().unzip();
     if config.snapshot_every.is_some() && config.state.snapshot().is_none() {
         return Err(EngineError::Snapshot {
             path: None,
@@ -69,46 +71,35 @@ pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
                 .into(),
         });
     }
-    let restart = |name: &str| {
-        config
-            .restarts
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map_or(health::ProjectionRestart::Retry, |(_, r)| *r)
-    };
-    let rebuilt: Vec<bool> = names
-        .iter()
-        .map(|name| restart(name) == health::ProjectionRestart::Rebuild)
-        .collect();
-    for (runner, name) in runners.iter_mut().zip(&names) {
-        if restart(name) == health::ProjectionRestart::Skip {
-            let skipped =
-                health::quarantined(&config.dir, name).map_err(|error| EngineError::Snapshot {
-                    path: Some(health::quarantine_path(&config.dir)),
-                    reason: format!("cannot read the quarantine list: {error}"),
-                })?;
-            runner.skip(skipped);
-        }
-    }
+    let EngineConfig {
+        dir,
+        state,
+        journal: journal_options,
+        input_capacity,
+        output_capacity,
+        wait,
+        logic_core,
+        share_projection_thread,
+        snapshot_every,
+        keep_snapshots,
+        retention,
+        restarts,
+        projections,
+        event_schema: (name, version),
+        upcasters,
+    } = config;
+    let mut journal = Journal::open(&dir, journal_options)?;
+    let torn_tail = journal.recovery_report().truncated.clone();
+    let (names, mut runners): (Vec<_>, Vec<_>) = projections.into_iter().unzip();
+    let rebuilt = restart_choices(&dir, &restarts, &names, &mut runners)?;
     let snapshot::Loaded {
         mut model,
         replay_from,
         snapshot,
         skipped,
-    } = snapshot::load(
-        &config.dir,
-        &journal,
-        config.state,
-        &mut runners,
-        &names,
-        &rebuilt,
-    )?;
-    let (name, version) = &config.event_schema;
-    let mut schemas = schema::Schemas::new(
-        schema::EventSchema::of(&codec, name, *version),
-        config.upcasters,
-    );
+    } = snapshot::load(&dir, &journal, state, &mut runners, &names, &rebuilt)?;
+    let running = schema::EventSchema::of(&codec, &name, version);
+    let mut schemas = schema::Schemas::new(running, upcasters);
     let replayed = replay::replay(
         &journal,
         &codec,
@@ -118,7 +109,6 @@ pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
         &mut runners,
         &names,
     )?;
-    let mut journal = journal;
     if !schemas.running_declared() {
         // Declared once, before the first event of this schema.
         let (tag, payload) = record::declaration(&schemas.running);
@@ -128,7 +118,7 @@ pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
     let max_payload = journal.options().max_payload_len();
     let engine = Arc::new(EngineShared {
         progress: Progress::new(0, record_base, runners.len()),
-        tickets: Tickets::new(config.input_capacity),
+        tickets: Tickets::new(input_capacity),
         metrics: Default::default(),
         closed: AtomicBool::new(false),
         failure: Mutex::new(None),
@@ -136,13 +126,12 @@ pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
         final_model: Mutex::new(None),
         record_base,
         projections: names.clone(),
-        dir: config.dir.clone(),
+        dir,
         snapshots: snapshot::Coordinator::new(),
-        snapshot_every: config.snapshot_every,
-        keep_snapshots: config.keep_snapshots,
-        retention: config.retention.clone(),
+        snapshot_every,
+        keep_snapshots,
+        retention,
     });
-
     for runner in &runners {
         if let Some(failure) = runner.failure() {
             // Failed in replay: stopped from the start (already quarantined).
@@ -150,48 +139,25 @@ pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
             engine.progress.finish(Line::Projection(runner.id()));
         }
     }
-    let mut output =
-        RingBuilder::new(config.output_capacity, Entry::empty).wait_strategy(config.wait);
-    let journaler = output.add_stage(
-        Stage::new(journaler::Journaler::new(journal, Arc::clone(&engine))).name("seqlane-journal"),
-    );
-    let groups: Vec<Vec<_>> = if config.share_projection_thread {
+
+    let groups: Vec<Vec<_>> = if share_projection_thread {
         vec![runners]
     } else {
         runners.into_iter().map(|runner| vec![runner]).collect()
     };
-    for group in groups.into_iter().filter(|group| !group.is_empty()) {
-        let name = if group.len() == 1 {
-            format!("seqlane-projection-{}", names[group[0].id().0])
-        } else {
-            "seqlane-projections".to_owned()
-        };
-        output.add_stage(
-            Stage::new(ProjectionStage::new(group, Arc::clone(&engine)))
-                .name(name)
-                .after(&[journaler]),
-        );
-    }
-    let (records, output) = output.build_single_producer().map_err(EngineError::Spawn)?;
-
-    let logic = Logic::new(
-        model,
-        Arc::clone(&engine),
-        records,
-        logic::RecordFormat {
-            codec,
-            schema_id: schemas.running_id,
-            max_payload,
-        },
-        record_base,
-        -1,
-    );
+    let output = RingBuilder::new(output_capacity, Entry::empty).wait_strategy(wait);
+    let (records, output) = spawn_output(output, journal, groups, &names, &engine)?;
+    let format = logic::RecordFormat {
+        codec,
+        schema_id: schemas.running_id,
+        max_payload,
+    };
+    let logic = Logic::new(model, Arc::clone(&engine), records, format, record_base, -1);
     let mut stage = Stage::new(logic).name("seqlane-logic");
-    if let Some(core) = config.logic_core {
+    if let Some(core) = logic_core {
         stage = stage.pin_to_core(core);
     }
-    let mut input =
-        RingBuilder::new(config.input_capacity, Submission::void).wait_strategy(config.wait);
+    let mut input = RingBuilder::new(input_capacity, Submission::void).wait_strategy(wait);
     input.add_stage(stage);
     let (producer, input) = input.build_multi_producer().map_err(EngineError::Spawn)?;
 
@@ -213,4 +179,69 @@ pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
             duration: started.elapsed(),
         },
     })
+}
+
+/// Applies each projection's [`ProjectionRestart`](health::ProjectionRestart)
+/// (the last one given for its name; `Retry` by default): `Skip` loads its
+/// quarantine list. Returns, per projection, whether it is rebuilt from the journal.
+fn restart_choices<E>(
+    dir: &Path,
+    restarts: &[(String, health::ProjectionRestart)],
+    names: &[StdArc<str>],
+    runners: &mut [BoxedRunner<E>],
+) -> Result<Vec<bool>, EngineError> {
+    let restart = |name: &str| {
+        restarts
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map_or(health::ProjectionRestart::Retry, |(_, r)| *r)
+    };
+    for (runner, name) in runners.iter_mut().zip(names) {
+        if restart(name) == health::ProjectionRestart::Skip {
+            let skipped =
+                health::quarantined(dir, name).map_err(|error| EngineError::Snapshot {
+                    path: Some(health::quarantine_path(dir)),
+                    reason: format!("cannot read the quarantine list: {error}"),
+                })?;
+            runner.skip(skipped);
+        }
+    }
+    Ok(names
+        .iter()
+        .map(|name| restart(name) == health::ProjectionRestart::Rebuild)
+        .collect())
+}
+
+/// The logic's producer into the output ring, and the ring.
+type OutputRing<A> = (
+    SingleProducer<Entry<<A as Aggregate>::Event>>,
+    Ring<Entry<<A as Aggregate>::Event>>,
+);
+
+/// The output ring: the journaler first, then each group of projections on its own
+/// thread after it. Returns the logic's producer and the ring.
+fn spawn_output<A: Aggregate>(
+    mut output: RingBuilder<Entry<A::Event>>,
+    journal: Journal,
+    groups: Vec<Vec<BoxedRunner<A::Event>>>,
+    names: &[StdArc<str>],
+    engine: &Arc<EngineShared<A>>,
+) -> Result<OutputRing<A>, EngineError> {
+    let journaler = output.add_stage(
+        Stage::new(journaler::Journaler::new(journal, Arc::clone(engine))).name("seqlane-journal"),
+    );
+    for group in groups.into_iter().filter(|group| !group.is_empty()) {
+        let name = if group.len() == 1 {
+            format!("seqlane-projection-{}", names[group[0].id().0])
+        } else {
+            "seqlane-projections".to_owned()
+        };
+        output.add_stage(
+            Stage::new(ProjectionStage::new(group, Arc::clone(engine)))
+                .name(name)
+                .after(&[journaler]),
+        );
+    }
+    output.build_single_producer().map_err(EngineError::Spawn)
 }
