@@ -339,6 +339,55 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         snapshots.post(saved, request, self.engine.projection_count());
     }
 
+    /// Counts the decision in the metrics.
+    fn count(&self, decision: &Decision<A>) {
+        let metrics = &self.engine.metrics.logic;
+        match &decision.outcome {
+            _ if decision.repeat => metrics.duplicates.add(1),
+            Ok(_) => {
+                metrics.accepted.add(1);
+                metrics.events.add(self.events.len() as u64);
+            }
+            Err(_) => metrics.rejected.add(1),
+        }
+    }
+
+    /// Leaves the outcome in the command's ticket for its receipt, with a copy of
+    /// the events of a fresh acceptance (in the buffer of the ticket's previous
+    /// outcome, when that one is no longer wanted).
+    fn record_outcome(&self, sequence: i64, decision: Decision<A>, accepted: bool) {
+        let Decision {
+            mut outcome,
+            last_record,
+            ..
+        } = decision;
+        let events = &self.events;
+        self.engine.tickets.record(sequence, |recycled| {
+            if let (Ok(accepted), true) = (&mut outcome, accepted) {
+                let mut buffer = match recycled {
+                    Some(Decided {
+                        outcome: Ok(old), ..
+                    }) => old.events,
+                    _ => Vec::new(),
+                };
+                buffer.clear();
+                buffer.extend_from_slice(events);
+                accepted.events = buffer;
+            }
+            Decided {
+                outcome,
+                last_record,
+            }
+        });
+    }
+
+    /// Whether `snapshot_every` events have been applied since the last snapshot.
+    fn snapshot_due(&self) -> bool {
+        self.engine
+            .snapshot_every
+            .is_some_and(|every| self.since_snapshot >= every)
+    }
+
     /// Hands the command's records (made by [`encode`]) to the journaler.
     fn publish(&mut self, count: usize) {
         let output = self.output.as_mut().expect("present until drop");
@@ -364,56 +413,23 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EventHandler<Submission<
 {
     fn on_event(&mut self, slot: &Submission<A::Command>, sequence: i64, end_of_batch: bool) {
         if let Some(command) = &slot.command {
-            let Decision {
-                outcome,
-                last_record,
-                publish,
-                repeat,
-            } = self.decide(command, sequence);
-            let metrics = &self.engine.metrics.logic;
-            match &outcome {
-                _ if repeat => metrics.duplicates.add(1),
-                Ok(_) => metrics.accepted.add(1),
-                Err(_) => metrics.rejected.add(1),
-            }
-            let accepted = outcome.is_ok() && !repeat;
+            let decision = self.decide(command, sequence);
+            self.count(&decision);
+            let publish = decision.publish;
+            let accepted = decision.outcome.is_ok() && !decision.repeat;
             if slot.receipt {
-                let events = &self.events;
-                self.engine.tickets.record(sequence, |recycled| {
-                    let mut outcome = outcome;
-                    if let (Ok(accepted), true) = (&mut outcome, accepted) {
-                        let mut buffer = match recycled {
-                            Some(Decided {
-                                outcome: Ok(old), ..
-                            }) => old.events,
-                            _ => Vec::new(),
-                        };
-                        buffer.clear();
-                        buffer.extend_from_slice(events);
-                        accepted.events = buffer;
-                    }
-                    Decided {
-                        outcome,
-                        last_record,
-                    }
-                });
+                self.record_outcome(sequence, decision, accepted);
             }
             if publish > 0 {
                 if accepted {
-                    metrics.events.add(self.events.len() as u64);
                     self.since_snapshot += self.events.len() as u64;
                 } else {
-                    self.events.clear();
+                    self.events.clear(); // a rejection's record carries no event
                 }
                 self.publish(publish);
             }
         }
-        if slot.snapshot
-            || self
-                .engine
-                .snapshot_every
-                .is_some_and(|every| self.since_snapshot >= every)
-        {
+        if slot.snapshot || self.snapshot_due() {
             self.take_snapshot(slot.snapshot.then_some(sequence));
         }
         self.handled = sequence;
