@@ -77,21 +77,21 @@ impl Barrier {
     }
 
     /// Waits until `next` may be processed and returns the highest sequence that may
-    /// (a whole batch), or says why the stage should stop.
+    /// (a whole batch), or says why the stage should stop; gives up (with `None`)
+    /// at `deadline` or as soon as `work()` says the stage has something else to
+    /// do. Events available come first.
     #[inline]
-    pub(crate) fn wait_for<T>(&self, shared: &Shared<T>, next: i64) -> Result<i64, Stop> {
-        shared.waiter.wait(|| self.check(shared, next))
-    }
-
-    /// Like [`wait_for`](Self::wait_for), giving up at `deadline` (then `None`).
-    pub(crate) fn wait_until<T>(
+    pub(crate) fn wait_or<T>(
         &self,
         shared: &Shared<T>,
         next: i64,
-        deadline: std::time::Instant,
+        deadline: Option<std::time::Instant>,
+        work: impl Fn() -> bool,
     ) -> Option<Result<i64, Stop>> {
-        shared
-            .waiter
-            .wait_until(|| self.check(shared, next), Some(deadline))
+        let poll = || match self.check(shared, next) {
+            None if work() => Some(None),
+            checked => checked.map(Some),
+        };
+        shared.waiter.wait_until(poll, deadline).flatten()
     }
 }

@@ -40,8 +40,19 @@ pub trait EventHandler<T>: Send + 'static {
     }
 
     /// Called on the stage's thread when the time from
-    /// [`wake_at`](EventHandler::wake_at) passed with no event to handle.
+    /// [`wake_at`](EventHandler::wake_at) passed with no event to handle, or when
+    /// [`has_work`](EventHandler::has_work) said so.
     fn on_wake(&mut self) {}
+
+    /// Whether work that does not arrive as an event is waiting (the engine's
+    /// stages use it for snapshots): checked while the stage waits for events,
+    /// after them, and answered by a call to [`on_wake`](EventHandler::on_wake).
+    /// Under [`WaitStrategy::Blocking`](crate::WaitStrategy::Blocking) a parked
+    /// stage checks it only when woken (by a publication, a stage's progress, or
+    /// its `wake_at`). The default: never.
+    fn has_work(&self) -> bool {
+        false
+    }
 }
 
 impl<T, F> EventHandler<T> for F
@@ -135,15 +146,13 @@ pub(crate) fn run<T, H: EventHandler<T>>(
         handler.on_start();
         let mut next = state.sequence.get() + 1;
         loop {
-            let available = match handler.wake_at() {
-                None => barrier.wait_for(&shared, next),
-                Some(deadline) => match barrier.wait_until(&shared, next, deadline) {
-                    Some(available) => available,
-                    None => {
-                        handler.on_wake();
-                        continue;
-                    }
-                },
+            let deadline = handler.wake_at();
+            let Some(available) = barrier.wait_or(&shared, next, deadline, || handler.has_work())
+            else {
+                handler.on_wake();
+                // What it did may be what another stage waits for.
+                shared.waiter.notify();
+                continue;
             };
             let Ok(available) = available else { break };
             consume_batch(

@@ -117,7 +117,7 @@ impl Waiter {
     }
 
     /// Polls until `poll` answers, waiting between polls as the strategy says.
-    #[inline]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn wait<R>(&self, poll: impl FnMut() -> Option<R>) -> R {
         match self.wait_until(poll, None) {
             Some(answer) => answer,

@@ -873,3 +873,35 @@ fn a_full_disk_stops_the_engine_and_keeps_every_durable_command() {
     );
     assert_eq!(ledger.get().deposited, balance);
 }
+
+#[test]
+fn an_idle_engine_that_parks_still_takes_a_snapshot_at_once() {
+    // Under Blocking the journaler and the projections park with no timer: only
+    // the wake the logic gives when it posts the snapshot brings them to it.
+    for projections in [0, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder = builder(dir.path()).wait_strategy(seqlane::WaitStrategy::Blocking);
+        for index in 0..projections {
+            builder.add_projection(&format!("ledger-{index}"), Ledger::default());
+        }
+        let engine = builder.start().unwrap();
+        let gateway = engine.gateway();
+        accepted(&gateway, Op::Open(1), Until::Durable);
+        std::thread::sleep(Duration::from_millis(20)); // every stage parks
+                                                       // On its own thread, so that a missed wake fails the test instead of
+                                                       // hanging it.
+        let engine = std::sync::Arc::new(engine);
+        let (done, taken) = std::sync::mpsc::channel();
+        let snapshotting = {
+            let engine = std::sync::Arc::clone(&engine);
+            std::thread::spawn(move || done.send(engine.snapshot()).unwrap())
+        };
+        let covered = taken
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the snapshot is taken without waiting for another event");
+        assert_eq!(covered.unwrap(), 2, "the declaration and the open");
+        snapshotting.join().unwrap();
+        let engine = std::sync::Arc::into_inner(engine).unwrap();
+        engine.shutdown().unwrap();
+    }
+}

@@ -8,7 +8,7 @@ use seqlane_journal::{Journal, JournalError, SyncPolicy};
 
 use crate::engine::domain::Aggregate;
 use crate::engine::progress::Line;
-use crate::engine::shared::{EngineShared, Failure, SNAPSHOT_CHECK};
+use crate::engine::shared::{EngineShared, Failure};
 use crate::engine::slots::Entry;
 use crate::engine::snapshot::{self, Retention};
 use crate::stage::EventHandler;
@@ -106,14 +106,17 @@ impl<A: Aggregate> Journaler<A> {
         if !snapshots.in_flight() {
             return;
         }
-        let Some((saved, request)) = crate::sync::lock(&snapshots.ready).take() else {
-            return;
-        };
-        if saved.records > self.journal.next_sequence() {
-            // Not all appended yet: the next batch brings them.
-            *crate::sync::lock(&snapshots.ready) = Some((saved, request));
+        if snapshots
+            .ready_at()
+            .is_none_or(|records| records > self.journal.next_sequence())
+        {
+            // None ready, or not all its records appended yet: the next batch
+            // brings them.
             return;
         }
+        let Some((saved, request)) = snapshots.take_ready() else {
+            return;
+        };
         if self.journal.synced().map_or(0, |last| last + 1) < saved.records {
             self.sync();
         }
@@ -165,15 +168,22 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for Journaler<A> {
         }
     }
 
-    /// The group commit's deadline, if records wait for a sync; otherwise look now
-    /// and then for a snapshot to write (one may become ready while we wait).
+    /// The group commit's deadline, if records wait for a sync.
     fn wake_at(&self) -> Option<Instant> {
-        let check = Instant::now() + SNAPSHOT_CHECK;
-        Some(self.sync_due.map_or(check, |due| due.min(check)))
+        self.sync_due
+    }
+
+    /// A whole snapshot waits to be written, and the journal holds every record it
+    /// covers (otherwise the batch that brings them writes it).
+    fn has_work(&self) -> bool {
+        self.engine
+            .snapshots
+            .ready_at()
+            .is_some_and(|records| records <= self.journal.next_sequence())
     }
 
     /// The group commit's deadline passed with no new records: sync what is there.
-    /// Or a snapshot is ready: write it.
+    /// Or a snapshot is ready ([`has_work`](EventHandler::has_work)): write it.
     fn on_wake(&mut self) {
         if self.sync_due.is_some_and(|due| Instant::now() >= due) {
             self.sync();

@@ -337,6 +337,11 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
             projections: Vec::new(),
         };
         snapshots.post(saved, request, self.engine.projection_count());
+        // The journaler and the projections may be waiting for events: they have
+        // a part to add, or the snapshot to write (`EventHandler::has_work`).
+        if let Some(output) = &self.output {
+            output.wake_stages();
+        }
     }
 
     /// Counts the decision in the metrics.

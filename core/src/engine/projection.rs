@@ -187,10 +187,18 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for ProjectionStage<A> {
         }
     }
 
-    /// A snapshot may be posted while this projection waits for events: look
-    /// now and then, to add its part.
-    fn wake_at(&self) -> Option<std::time::Instant> {
-        Some(std::time::Instant::now() + crate::engine::shared::SNAPSHOT_CHECK)
+    /// A pending snapshot owes a part that a projection here can give now (or can
+    /// never give, having failed).
+    fn has_work(&self) -> bool {
+        let snapshots = &self.engine.snapshots;
+        self.runners.iter().any(|runner| {
+            let id = runner.id();
+            let position = match runner.failure() {
+                Some(_) => u64::MAX,
+                None => self.engine.progress.records(Line::Projection(id)),
+            };
+            snapshots.owed_by(id, position)
+        })
     }
 
     fn on_wake(&mut self) {

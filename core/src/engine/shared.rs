@@ -20,10 +20,6 @@ use crate::engine::snapshot::Retention;
 use crate::engine::{health, metrics, snapshot};
 use crate::sync::{lock, AtomicBool, Mutex};
 
-/// How often an idle journaler or projection looks for snapshot work (a snapshot
-/// can be posted while they wait for events).
-pub(crate) const SNAPSHOT_CHECK: Duration = Duration::from_millis(5);
-
 /// Why the engine stopped early, as recorded by the thread that found out.
 #[derive(Debug)]
 pub(crate) enum Failure {

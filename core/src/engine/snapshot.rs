@@ -64,7 +64,10 @@ pub(crate) struct Coordinator {
     pub(crate) pending: Mutex<Option<Pending>>,
     /// A snapshot with every part in, for the journaler to write, with the
     /// request it answers (the input sequence of an `Engine::snapshot` call).
-    pub(crate) ready: Mutex<Option<(Saved, Option<i64>)>>,
+    ready: Mutex<Option<(Saved, Option<i64>)>>,
+    /// `S` of the ready snapshot, or -1: what the journaler checks while it waits.
+    /// Set (Release) after `ready` is filled, cleared when it is taken.
+    ready_at: AtomicI64,
     /// A snapshot was posted and has not ended (written, failed or given up). Set
     /// and read by the logic, cleared by whichever thread ends the snapshot.
     in_flight: AtomicBool,
@@ -93,6 +96,7 @@ impl Coordinator {
             pending_at: AtomicI64::new(-1),
             pending: Mutex::new(None),
             ready: Mutex::new(None),
+            ready_at: AtomicI64::new(-1),
             in_flight: AtomicBool::new(false),
             answers: Mutex::new(Vec::new()),
             queue: WaitQueue::new(),
@@ -127,7 +131,7 @@ impl Coordinator {
         // Relaxed: only the logic reads it before posting; `end` publishes the clear.
         self.in_flight.store(true, Ordering::Relaxed);
         if projections == 0 {
-            *lock(&self.ready) = Some((saved, request));
+            self.set_ready(saved, request);
             return;
         }
         let at = saved.records as i64;
@@ -153,9 +157,31 @@ impl Coordinator {
         assembling.saved.projections.push(part);
         if !assembling.owed.iter().any(|owed| *owed) {
             let done = pending.take().expect("checked above");
-            *lock(&self.ready) = Some((done.saved, done.request));
+            self.set_ready(done.saved, done.request);
             self.pending_at.store(-1, Ordering::Relaxed);
         }
+    }
+
+    /// Hands a whole snapshot to the journaler.
+    pub(crate) fn set_ready(&self, saved: Saved, request: Option<i64>) {
+        let at = saved.records as i64;
+        *lock(&self.ready) = Some((saved, request));
+        // Release: the snapshot is in `ready` before the journaler sees `ready_at`.
+        self.ready_at.store(at, Ordering::Release);
+    }
+
+    /// Takes the ready snapshot, if there is one.
+    pub(crate) fn take_ready(&self) -> Option<(Saved, Option<i64>)> {
+        let taken = lock(&self.ready).take();
+        self.ready_at.store(-1, Ordering::Relaxed);
+        taken
+    }
+
+    /// The record a ready snapshot covers up to, if one is ready.
+    pub(crate) fn ready_at(&self) -> Option<u64> {
+        // Acquire: pairs with the Release in `set_ready`.
+        let at = self.ready_at.load(Ordering::Acquire);
+        (at >= 0).then_some(at as u64)
     }
 
     /// A projection cannot save its part: the pending snapshot is given up.

@@ -62,6 +62,12 @@ impl<T> SingleProducer<T> {
             cached_gating: INITIAL,
         }
     }
+
+    /// Wakes the ring's stages that wait parked, to look again at work they are
+    /// told of other than by events (see `EventHandler::has_work`).
+    pub(crate) fn wake_stages(&self) {
+        self.shared.waiter.notify();
+    }
 }
 
 impl<T> Reserve<T> for SingleProducer<T> {
