@@ -263,7 +263,7 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         if self.encoded.len() < records {
             self.encoded.resize_with(records, || (0, Vec::new()));
         }
-        encode(
+        record::encode_command(
             &self.codec,
             self.schema_id,
             &self.events,
@@ -450,42 +450,6 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EventHandler<Submission<
         // The output ring drains and stops once its producer is gone.
         self.output = None;
     }
-}
-
-/// Encodes a command's journal records (its `events`, or one marker for an id
-/// without events) into `records`, one per record; the error says why one cannot
-/// be journaled.
-fn encode<E, C: Codec<E>>(
-    codec: &C,
-    schema_id: u32,
-    events: &[E],
-    id: Option<CommandId>,
-    records: &mut [(u32, Vec<u8>)],
-    max_payload: usize,
-) -> Result<(), String> {
-    let count = records.len();
-    for (index, (tag, payload)) in records.iter_mut().enumerate() {
-        payload.clear();
-        *tag = record::encode(
-            codec,
-            schema_id,
-            events.get(index),
-            id,
-            index == 0,
-            index + 1 == count,
-            payload,
-        )
-        .map_err(|error| format!("record {} of {count}: {error}", index + 1))?;
-        if payload.len() > max_payload {
-            return Err(format!(
-                "record {} of {count} takes {} bytes; a journal record holds at most \
-                 {max_payload} (see JournalOptions::segment_size)",
-                index + 1,
-                payload.len(),
-            ));
-        }
-    }
-    Ok(())
 }
 
 impl<A: Aggregate, C> Drop for Logic<A, C> {

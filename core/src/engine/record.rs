@@ -64,6 +64,42 @@ pub(crate) fn encode<E, C: Codec<E>>(
     Ok(tag)
 }
 
+/// Encodes a command's journal records (its `events`, or one marker for an id
+/// without events) into `records`, one per record; the error says why one cannot
+/// be journaled.
+pub(crate) fn encode_command<E, C: Codec<E>>(
+    codec: &C,
+    schema_id: u32,
+    events: &[E],
+    id: Option<CommandId>,
+    records: &mut [(u32, Vec<u8>)],
+    max_payload: usize,
+) -> Result<(), String> {
+    let count = records.len();
+    for (index, (tag, payload)) in records.iter_mut().enumerate() {
+        payload.clear();
+        *tag = encode(
+            codec,
+            schema_id,
+            events.get(index),
+            id,
+            index == 0,
+            index + 1 == count,
+            payload,
+        )
+        .map_err(|error| format!("record {} of {count}: {error}", index + 1))?;
+        if payload.len() > max_payload {
+            return Err(format!(
+                "record {} of {count} takes {} bytes; a journal record holds at most \
+                 {max_payload} (see JournalOptions::segment_size)",
+                index + 1,
+                payload.len(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Appends the payload of a rejected command's record to `out` and returns its tag.
 pub(crate) fn encode_rejection(id: CommandId, rejection: &[u8], out: &mut Vec<u8>) -> u32 {
     out.extend_from_slice(&id.0.to_le_bytes());

@@ -9,10 +9,9 @@ use std::time::Instant;
 
 use hdrhistogram::Histogram;
 
-use super::measure::{for_each_batch, time_round_trips, Recorder, Timing};
+use super::measure::{for_each_batch, paced_events, time_round_trips, Recorder, Timing};
 use super::{pin, Peer, Run, RunConfig};
 use crate::event::{Checksum, Event};
-use crate::pacing::{paced, Wait};
 use crate::scenario::{NoFigure, Topology};
 
 /// A bounded multi-producer, single-consumer queue of events.
@@ -201,16 +200,9 @@ fn latency<Q: Queue>(rate: u64, config: &RunConfig) -> Histogram<u64> {
         });
         scope.spawn(move || {
             pin(config.core(0));
-            paced(
-                epoch,
-                rate,
-                config.per_producer,
-                Wait::Spin,
-                |value, sent_ns| {
-                    let event = Event { value, sent_ns };
-                    Q::send(&tx, event)
-                },
-            );
+            paced_events(epoch, rate, config.per_producer, |event| {
+                Q::send(&tx, event)
+            });
         });
     });
     recorder.into_histogram()

@@ -8,11 +8,11 @@ use disruptor::{BusySpin, Polling, ProcessorSettings, Producer, Sleep};
 use hdrhistogram::Histogram;
 
 use super::measure::{
-    checksum_handler, for_each_batch, time_round_trips, Recorder, SharedChecksum, Timing,
+    checksum_handler, for_each_batch, paced_events, time_round_trips, Recorder, SharedChecksum,
+    Timing,
 };
 use super::{pin, Peer, Run, RunConfig};
 use crate::event::Event;
-use crate::pacing::{paced, Wait};
 use crate::scenario::{NoFigure, Topology};
 
 /// The `disruptor` crate: busy-spin when every thread has a core, else its `Sleep`
@@ -251,16 +251,9 @@ impl Peer for Disruptor {
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 pin(config.core(0));
-                paced(
-                    epoch,
-                    rate,
-                    config.per_producer,
-                    Wait::Spin,
-                    |value, sent_ns| {
-                        let event = Event { value, sent_ns };
-                        producer.publish(|slot| *slot = event)
-                    },
-                );
+                paced_events(epoch, rate, config.per_producer, |event| {
+                    producer.publish(|slot| *slot = event)
+                });
             });
         });
         drop(producer);

@@ -10,6 +10,7 @@ use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
 
 use crate::event::{Checksum, Event};
+use crate::pacing::{paced, Wait};
 
 /// A consumer's checksum, published at each end of batch and read after the run.
 ///
@@ -150,6 +151,14 @@ impl Recorder {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+}
+
+/// Sends `count` events at `rate` per second from a producer with a core of its
+/// own (so it spins between them), each carrying its intended send time.
+pub fn paced_events(epoch: Instant, rate: u64, count: u64, mut send: impl FnMut(Event)) {
+    paced(epoch, rate, count, Wait::Spin, |value, sent_ns| {
+        send(Event { value, sent_ns })
+    });
 }
 
 /// Runs `rounds` round trips on a new thread pinned to `core` (never on the

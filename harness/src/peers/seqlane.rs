@@ -7,11 +7,11 @@ use hdrhistogram::Histogram;
 use seqlane::{Polled, Producer, RingBuilder, Stage, StageId, WaitStrategy};
 
 use super::measure::{
-    checksum_handler, for_each_batch, time_round_trips, Recorder, SharedChecksum, Timing,
+    checksum_handler, for_each_batch, paced_events, time_round_trips, Recorder, SharedChecksum,
+    Timing,
 };
 use super::{pin, Peer, Run, RunConfig};
 use crate::event::Event;
-use crate::pacing::{paced, Wait};
 use crate::scenario::{NoFigure, Topology};
 
 /// Publishes one producer's events: single claims at batch 1, batch claims above.
@@ -202,16 +202,9 @@ impl Peer for Seqlane {
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 pin(core);
-                paced(
-                    epoch,
-                    rate,
-                    config.per_producer,
-                    Wait::Spin,
-                    |value, sent_ns| {
-                        let event = Event { value, sent_ns };
-                        producer.publish(|slot| *slot = event).expect("ring halted");
-                    },
-                );
+                paced_events(epoch, rate, config.per_producer, |event| {
+                    producer.publish(|slot| *slot = event).expect("ring halted");
+                });
             });
         });
         drop(producer);
