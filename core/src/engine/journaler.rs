@@ -97,6 +97,15 @@ impl<A: Aggregate> Journaler<A> {
         };
     }
 
+    /// Whether a whole snapshot is ready and the journal holds every record it
+    /// covers.
+    fn snapshot_writable(&self) -> bool {
+        self.engine
+            .snapshots
+            .ready_at()
+            .is_some_and(|records| records <= self.journal.next_sequence())
+    }
+
     /// Writes a snapshot whose parts are all in, once the journal holds (synced)
     /// every record it covers, then retires the segments it makes unnecessary.
     /// A failure is reported with the snapshot; the engine goes on.
@@ -106,10 +115,7 @@ impl<A: Aggregate> Journaler<A> {
         if !snapshots.in_flight() {
             return;
         }
-        if snapshots
-            .ready_at()
-            .is_none_or(|records| records > self.journal.next_sequence())
-        {
+        if !self.snapshot_writable() {
             // None ready, or not all its records appended yet: the next batch
             // brings them.
             return;
@@ -176,10 +182,7 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for Journaler<A> {
     /// A whole snapshot waits to be written, and the journal holds every record it
     /// covers (otherwise the batch that brings them writes it).
     fn has_work(&self) -> bool {
-        self.engine
-            .snapshots
-            .ready_at()
-            .is_some_and(|records| records <= self.journal.next_sequence())
+        self.snapshot_writable()
     }
 
     /// The group commit's deadline passed with no new records: sync what is there.

@@ -190,15 +190,9 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for ProjectionStage<A> {
     /// A pending snapshot owes a part that a projection here can give now (or can
     /// never give, having failed).
     fn has_work(&self) -> bool {
-        let snapshots = &self.engine.snapshots;
-        self.runners.iter().any(|runner| {
-            let id = runner.id();
-            let position = match runner.failure() {
-                Some(_) => u64::MAX,
-                None => self.engine.progress.records(Line::Projection(id)),
-            };
-            snapshots.owed_by(id, position)
-        })
+        self.runners
+            .iter()
+            .any(|runner| self.owes_part(runner.as_ref()).is_some())
     }
 
     fn on_wake(&mut self) {
@@ -207,24 +201,35 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for ProjectionStage<A> {
 }
 
 impl<A: Aggregate> ProjectionStage<A> {
+    /// Where `runner` stands if a pending snapshot owes its part now: its position,
+    /// or `u64::MAX` for a failed projection, which can never give it.
+    fn owes_part(&self, runner: &dyn Runner<A::Event>) -> Option<u64> {
+        let id = runner.id();
+        let position = match runner.failure() {
+            Some(_) => u64::MAX,
+            None => self.engine.progress.records(Line::Projection(id)),
+        };
+        self.engine
+            .snapshots
+            .owed_by(id, position)
+            .then_some(position)
+    }
+
     /// Adds each projection's part to a pending snapshot it has reached.
     fn contribute_to_snapshot(&mut self) {
         let snapshots = &self.engine.snapshots;
         for runner in &self.runners {
+            let Some(position) = self.owes_part(runner.as_ref()) else {
+                continue;
+            };
             let id = runner.id();
             let name = self.engine.projection_name(id).to_string();
             if let Some(failure) = runner.failure() {
                 // It will never reach the snapshot: give it up now.
-                if snapshots.owed_by(id, u64::MAX) {
-                    snapshots.abandon(format!(
-                        "projection `{name}` failed at record {}: {}",
-                        failure.sequence, failure.message
-                    ));
-                }
-                continue;
-            }
-            let position = self.engine.progress.records(Line::Projection(id));
-            if !snapshots.owed_by(id, position) {
+                snapshots.abandon(format!(
+                    "projection `{name}` failed at record {}: {}",
+                    failure.sequence, failure.message
+                ));
                 continue;
             }
             match runner.snapshot() {
