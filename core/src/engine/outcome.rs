@@ -22,7 +22,9 @@ pub struct Accepted<E> {
     pub duplicate: bool,
 }
 
-/// Why a command was not accepted. The state is untouched and nothing was journaled.
+/// Why a command was not accepted. The state is untouched, and nothing was
+/// journaled but, for a command with an id, a rejection the aggregate encodes (see
+/// [`Aggregate::encode_rejection`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rejection<R> {
     /// `decide` refused it.
