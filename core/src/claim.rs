@@ -18,6 +18,8 @@ use crate::sync::MutPtr;
 #[must_use = "a claim is published when dropped; write the slot first"]
 pub struct Claim<'a, T> {
     shared: &'a Shared<T>,
+    /// Whether the single producer made the claim (see `Sequencer::publish`).
+    single: bool,
     sequence: i64,
     /// The slot's write access, ended in `drop` before the slot is published (it
     /// matters to loom, which tracks the access for as long as the guard lives).
@@ -32,11 +34,12 @@ impl<'a, T> Claim<'a, T> {
     /// The caller must have reserved `sequence` for itself alone, and every gating
     /// stage must have released `sequence - capacity`.
     #[inline]
-    pub(crate) unsafe fn new(shared: &'a Shared<T>, sequence: i64) -> Self {
+    pub(crate) unsafe fn new(shared: &'a Shared<T>, single: bool, sequence: i64) -> Self {
         // SAFETY: the caller's contract is `Slots::write`'s.
         let slot = ManuallyDrop::new(unsafe { shared.slots.write(sequence) });
         Self {
             shared,
+            single,
             sequence,
             slot,
             _producer: PhantomData,
@@ -79,7 +82,9 @@ impl<T> Drop for Claim<'_, T> {
         // SAFETY: `slot` is not used again; the write access must end before the
         // slot is published to the stages.
         unsafe { ManuallyDrop::drop(&mut self.slot) };
-        self.shared.sequencer.publish(self.sequence, self.sequence);
+        self.shared
+            .sequencer
+            .publish(self.single, self.sequence, self.sequence);
         self.shared.waiter.notify();
     }
 }
@@ -93,11 +98,13 @@ impl<T> std::fmt::Debug for Claim<'_, T> {
 }
 
 /// A run of claimed slots `first..=last`, published together when the guard is
-/// dropped or [`publish`](BatchClaim::publish)ed (by one mark on a single-producer
+/// dropped or [`publish`](BatchClaim::publish)ed (by one store on a single-producer
 /// ring, whatever its length). The same caveats as [`Claim`] apply to every slot.
 #[must_use = "a batch is published when dropped; write its slots first"]
 pub struct BatchClaim<'a, T> {
     shared: &'a Shared<T>,
+    /// Whether the single producer made the claim (see `Sequencer::publish`).
+    single: bool,
     first: i64,
     last: i64,
     /// Loom tracks each slot's exclusive access for as long as the batch lives.
@@ -111,10 +118,11 @@ impl<'a, T> BatchClaim<'a, T> {
     ///
     /// As [`Claim::new`], for every sequence in `first..=last`.
     #[inline]
-    pub(crate) unsafe fn new(shared: &'a Shared<T>, first: i64, last: i64) -> Self {
+    pub(crate) unsafe fn new(shared: &'a Shared<T>, single: bool, first: i64, last: i64) -> Self {
         debug_assert!(first <= last && last - first < shared.capacity());
         Self {
             shared,
+            single,
             first,
             last,
             // SAFETY: the caller's contract is `Slots::write`'s for each sequence.
@@ -174,7 +182,9 @@ impl<T> Drop for BatchClaim<'_, T> {
     fn drop(&mut self) {
         #[cfg(loom)]
         self.slots.clear();
-        self.shared.sequencer.publish(self.first, self.last);
+        self.shared
+            .sequencer
+            .publish(self.single, self.first, self.last);
         self.shared.waiter.notify();
     }
 }

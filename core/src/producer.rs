@@ -65,6 +65,9 @@ pub(crate) mod sealed {
     use crate::shared::Shared;
 
     pub trait Reserve<T> {
+        /// Whether this is the single producer of its ring.
+        const SINGLE: bool;
+
         /// The ring's shared state.
         fn shared(&self) -> &Shared<T>;
 
@@ -101,7 +104,7 @@ pub trait Producer<T>: sealed::Reserve<T> {
         let sequence = self.reserve(1)?;
         // SAFETY: `reserve` reserved `sequence` for this handle alone, after
         // the gating stages released `sequence - capacity`.
-        Ok(unsafe { Claim::new(self.shared(), sequence) })
+        Ok(unsafe { Claim::new(self.shared(), Self::SINGLE, sequence) })
     }
 
     /// Claims the next slot if there is room now.
@@ -114,7 +117,7 @@ pub trait Producer<T>: sealed::Reserve<T> {
     fn try_claim(&mut self) -> Result<Claim<'_, T>, TryClaimError> {
         let sequence = self.try_reserve(1, None)?;
         // SAFETY: as in `claim`.
-        Ok(unsafe { Claim::new(self.shared(), sequence) })
+        Ok(unsafe { Claim::new(self.shared(), Self::SINGLE, sequence) })
     }
 
     /// Claims the next slot, waiting for room until `deadline`.
@@ -126,7 +129,7 @@ pub trait Producer<T>: sealed::Reserve<T> {
     fn claim_before(&mut self, deadline: Instant) -> Result<Claim<'_, T>, TryClaimError> {
         let sequence = self.try_reserve(1, Some(deadline))?;
         // SAFETY: as in `claim`.
-        Ok(unsafe { Claim::new(self.shared(), sequence) })
+        Ok(unsafe { Claim::new(self.shared(), Self::SINGLE, sequence) })
     }
 
     /// Claims the next `n` slots at once, waiting for room. They are published
@@ -145,7 +148,7 @@ pub trait Producer<T>: sealed::Reserve<T> {
         let n = batch_len(n, self.capacity());
         let last = self.reserve(n)?;
         // SAFETY: as in `claim`, for every sequence of the batch.
-        Ok(unsafe { BatchClaim::new(self.shared(), last - n + 1, last) })
+        Ok(unsafe { BatchClaim::new(self.shared(), Self::SINGLE, last - n + 1, last) })
     }
 
     /// Claims the next `n` slots if there is room for all of them now.
@@ -161,7 +164,7 @@ pub trait Producer<T>: sealed::Reserve<T> {
         let n = batch_len(n, self.capacity());
         let last = self.try_reserve(n, None)?;
         // SAFETY: as in `claim`, for every sequence of the batch.
-        Ok(unsafe { BatchClaim::new(self.shared(), last - n + 1, last) })
+        Ok(unsafe { BatchClaim::new(self.shared(), Self::SINGLE, last - n + 1, last) })
     }
 
     /// Claims a slot, fills it with `write` and publishes it. Returns its

@@ -7,8 +7,6 @@ use crate::barrier::Barrier;
 use crate::error::{RingError, StagePanic};
 use crate::poller::Poller;
 use crate::producer::{MultiProducer, SingleProducer};
-use crate::sequencer::multi::MultiCursor;
-use crate::sequencer::single::SingleCursor;
 use crate::sequencer::Sequencer;
 use crate::shared::Shared;
 use crate::slots::Slots;
@@ -159,8 +157,7 @@ impl<T: Send + Sync + 'static> RingBuilder<T> {
     ///
     /// If no stage was added: nothing would ever free a slot.
     pub fn build_single_producer(self) -> io::Result<(SingleProducer<T>, Ring<T>)> {
-        let capacity = self.slots.capacity();
-        let (shared, stages) = self.into_shared(Sequencer::Single(SingleCursor::new(capacity)));
+        let (shared, stages) = self.into_shared(Sequencer::single());
         let producer = SingleProducer::new(Arc::clone(&shared));
         Ok((producer, Ring::start(shared, stages)?))
     }
@@ -177,7 +174,7 @@ impl<T: Send + Sync + 'static> RingBuilder<T> {
     /// If no stage was added.
     pub fn build_multi_producer(self) -> io::Result<(MultiProducer<T>, Ring<T>)> {
         let capacity = self.slots.capacity();
-        let (shared, stages) = self.into_shared(Sequencer::Multi(MultiCursor::new(capacity)));
+        let (shared, stages) = self.into_shared(Sequencer::multi(capacity));
         let producer = MultiProducer::new(Arc::clone(&shared));
         Ok((producer, Ring::start(shared, stages)?))
     }

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use crate::barrier::Barrier;
 use crate::sequence::INITIAL;
 use crate::shared::Shared;
+use crate::slots::Slots;
 use crate::sync::Arc;
 
 pub(crate) use state::StageState;
@@ -145,10 +146,16 @@ pub(crate) fn run<T, H: EventHandler<T>>(
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         handler.on_start();
         let mut next = state.sequence.get() + 1;
+        let mut chase = Chase::default();
         loop {
+            chase.step_back();
             let deadline = handler.wake_at();
-            let Some(available) = barrier.wait_or(&shared, next, deadline, || handler.has_work())
-            else {
+            // Looks that found nothing (the closure runs only after those).
+            let empty_looks = std::cell::Cell::new(0);
+            let Some(available) = barrier.wait_or(&shared, next, deadline, || {
+                empty_looks.set(empty_looks.get() + 1);
+                handler.has_work()
+            }) else {
                 handler.on_wake();
                 // What it did may be what another stage waits for.
                 shared.waiter.notify();
@@ -165,6 +172,7 @@ pub(crate) fn run<T, H: EventHandler<T>>(
                     handler.on_event(event, sequence, end_of_batch);
                 },
             );
+            chase.saw(available - next + 1, empty_looks.get());
             next = available + 1;
         }
         handler.on_shutdown();
@@ -185,6 +193,53 @@ pub(crate) fn run<T, H: EventHandler<T>>(
     result
 }
 
+/// Whether a stage is chasing its producer: taking a few events at a time, look
+/// after look, as fast as they are published.
+///
+/// Each such look reads the line the producer writes next (its cursor, the slot
+/// beside the one just read), so each publication must take the line back first:
+/// two transfers between cores per event, and the producer slowed to the stage's
+/// pace, which keeps the chase going. A stage that finds only a few events at each
+/// of several looks in a row waits a moment before it looks again (a few spin
+/// hints, the line untouched), so the producer gets whole lines ahead and the
+/// stage takes them in one batch. A stage that waits between events, as under a
+/// light load, never finds a streak: its looks find nothing first.
+#[derive(Default)]
+struct Chase {
+    streak: u32,
+}
+
+impl Chase {
+    /// At most this many events in a batch is "a few".
+    const FEW: i64 = 8;
+    /// A batch found after at most this many empty looks was found at once.
+    const AT_ONCE: u32 = 3;
+    /// This many such batches in a row are a chase.
+    const STREAK: u32 = 4;
+    /// The spin hints a chasing stage waits before its next look.
+    const STEP_BACK: u32 = 16;
+
+    /// Before a look: wait a moment if chasing.
+    #[inline]
+    fn step_back(&self) {
+        if self.streak >= Self::STREAK {
+            for _ in 0..Self::STEP_BACK {
+                crate::sync::spin_loop();
+            }
+        }
+    }
+
+    /// After a batch of `events`, found after `empty_looks` looks that found nothing.
+    #[inline]
+    fn saw(&mut self, events: i64, empty_looks: u32) {
+        self.streak = if events <= Self::FEW && empty_looks <= Self::AT_ONCE {
+            self.streak.saturating_add(1)
+        } else {
+            0
+        };
+    }
+}
+
 /// Hands the events `next..=available` to `handle` in order (the last with the
 /// end-of-batch flag), then releases them: the consumer's sequence moves to
 /// `available` and waiting threads are told.
@@ -201,6 +256,11 @@ pub(crate) fn consume_batch<T>(
 ) {
     debug_assert_eq!(state.sequence.get(), next - 1);
     for sequence in next..available + 1 {
+        // The slots of a long batch come from the producer's core: ask for them
+        // ahead rather than wait for each line in turn.
+        if sequence + Slots::<T>::PREFETCH_AHEAD <= available {
+            shared.slots.prefetch(sequence + Slots::<T>::PREFETCH_AHEAD);
+        }
         // SAFETY: the barrier saw `sequence` published and processed upstream, and
         // this consumer has not released it, so no producer writes the slot.
         let slot = unsafe { shared.slots.read(sequence) };

@@ -8,7 +8,6 @@ use super::Producer;
 use crate::claim::Claim;
 use crate::error::{Halted, TryClaimError};
 use crate::sequencer::multi::MultiCursor;
-use crate::sequencer::Sequencer;
 use crate::shared::Shared;
 use crate::sync::Arc;
 
@@ -63,9 +62,9 @@ impl<T> MultiProducer<T> {
 
     #[inline]
     fn cursor(&self) -> &MultiCursor {
-        match &self.shared.sequencer {
-            Sequencer::Multi(cursor) => cursor,
-            Sequencer::Single(_) => {
+        match self.shared.sequencer.multi_cursor() {
+            Some(cursor) => cursor,
+            None => {
                 unreachable!("a MultiProducer is only built over a multi-producer sequencer")
             }
         }
@@ -84,7 +83,7 @@ impl<T> MultiProducer<T> {
         let sequence = self.claim_up_to(1)?;
         // SAFETY: `claim_up_to` reserved `sequence` for this call alone, after the
         // gating stages released `sequence - capacity`.
-        Ok(unsafe { Claim::new(&self.shared, sequence) })
+        Ok(unsafe { Claim::new(&self.shared, false, sequence) })
     }
 
     /// Claims the next slot through a shared handle if there is room now, or by
@@ -95,7 +94,7 @@ impl<T> MultiProducer<T> {
     ) -> Result<Claim<'_, T>, TryClaimError> {
         let sequence = self.try_claim_up_to(1, deadline)?;
         // SAFETY: as in `claim_shared`.
-        Ok(unsafe { Claim::new(&self.shared, sequence) })
+        Ok(unsafe { Claim::new(&self.shared, false, sequence) })
     }
 
     /// Reserves the next `n` sequences with one atomic add, then waits for the
@@ -152,6 +151,8 @@ impl<T> MultiProducer<T> {
 }
 
 impl<T> Reserve<T> for MultiProducer<T> {
+    const SINGLE: bool = false;
+
     #[inline]
     fn shared(&self) -> &Shared<T> {
         &self.shared

@@ -49,17 +49,18 @@ pub struct SingleProducer<T> {
     shared: Arc<Shared<T>>,
     /// The highest sequence claimed so far.
     claimed: i64,
-    /// A gating minimum seen earlier: the gating stages have released at least this.
-    cached_gating: i64,
+    /// The highest sequence it may claim without looking at the gating stages: a
+    /// lap past a gating minimum seen earlier (they have released at least that).
+    limit: i64,
 }
 
 impl<T> SingleProducer<T> {
     pub(crate) fn new(shared: Arc<Shared<T>>) -> Self {
         shared.add_producer();
         Self {
-            shared,
+            limit: INITIAL + shared.capacity(),
             claimed: INITIAL,
-            cached_gating: INITIAL,
+            shared,
         }
     }
 
@@ -71,6 +72,8 @@ impl<T> SingleProducer<T> {
 }
 
 impl<T> Reserve<T> for SingleProducer<T> {
+    const SINGLE: bool = true;
+
     #[inline]
     fn shared(&self) -> &Shared<T> {
         &self.shared
@@ -79,9 +82,9 @@ impl<T> Reserve<T> for SingleProducer<T> {
     #[inline]
     fn reserve(&mut self, n: i64) -> Result<i64, Halted> {
         let last = self.claimed + n;
-        let wrap_point = last - self.shared.capacity();
-        if wrap_point > self.cached_gating || self.shared.is_halted() {
-            self.cached_gating = self.shared.wait_for_room_forever(wrap_point)?;
+        if last > self.limit || self.shared.is_halted() {
+            let wrap_point = last - self.shared.capacity();
+            self.limit = self.shared.wait_for_room_forever(wrap_point)? + self.shared.capacity();
         }
         self.claimed = last;
         Ok(last)
@@ -92,9 +95,9 @@ impl<T> Reserve<T> for SingleProducer<T> {
             return Err(TryClaimError::Halted);
         }
         let last = self.claimed + n;
-        let wrap_point = last - self.shared.capacity();
-        if wrap_point > self.cached_gating {
-            self.cached_gating = self.shared.room_by(wrap_point, deadline)?;
+        if last > self.limit {
+            let wrap_point = last - self.shared.capacity();
+            self.limit = self.shared.room_by(wrap_point, deadline)? + self.shared.capacity();
         }
         self.claimed = last;
         Ok(last)

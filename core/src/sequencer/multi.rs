@@ -53,14 +53,34 @@ impl MultiCursor {
     #[inline]
     pub(crate) fn publish(&self, first: i64, last: i64) {
         for sequence in first..=last {
-            // Release: pairs with the Acquire in `highest_published`; the slot's
+            // Release: pairs with the Acquire in `published_from` and
+            // `highest_published`; the slot's
             // contents were written before.
             self.flag(sequence)
                 .store(self.round(sequence), Ordering::Release);
         }
     }
 
+    /// For a stage that runs first, whose sequence is `next - 1`: the highest
+    /// `s >= next - 1` such that `next..=s` is published. It reads the flags only,
+    /// never the claim counter, whose line the producers pass among themselves at
+    /// every claim: a stage reading it at every look would take it from them as
+    /// often. No producer claims a lap past a stage that has not released its
+    /// slots, so the scan ends within one lap.
     #[inline]
+    pub(crate) fn published_from(&self, next: i64) -> i64 {
+        let end = next + self.mask + 1;
+        let mut sequence = next;
+        // Acquire: pairs with the Release in `publish`.
+        while sequence < end && self.flag(sequence).load(Ordering::Acquire) == self.round(sequence)
+        {
+            sequence += 1;
+        }
+        sequence - 1
+    }
+
+    /// As [`published_from`](Self::published_from), for any `next` (off the hot
+    /// path: counting unprocessed events), bounded by the claim counter.
     pub(crate) fn highest_published(&self, next: i64) -> i64 {
         // Relaxed: the counter only bounds the scan; visibility of each slot comes
         // from its own availability flag.
@@ -94,6 +114,24 @@ mod tests {
         assert_eq!(cursor.highest_published(0), 2);
         assert_eq!(cursor.highest_published(2), 2);
         assert_eq!(cursor.highest_published(3), 2, "nothing claimed past 2");
+    }
+
+    #[test]
+    fn a_first_stage_reads_the_flags_alone_and_stops_within_a_lap() {
+        let cursor = MultiCursor::new(4);
+        assert_eq!(cursor.published_from(0), -1);
+        claim(&cursor, 4);
+        cursor.publish(0, 1);
+        cursor.publish(3, 3);
+        assert_eq!(cursor.published_from(0), 1, "2 is a hole");
+        cursor.publish(2, 2);
+        assert_eq!(cursor.published_from(0), 3, "a whole lap, no further");
+        assert_eq!(cursor.published_from(2), 3);
+        assert_eq!(
+            cursor.published_from(4),
+            3,
+            "4 reuses slot 0, still round 0"
+        );
     }
 
     #[test]
