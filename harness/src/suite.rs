@@ -97,7 +97,7 @@ fn select_peers(names: &[String]) -> Result<Vec<Box<dyn Peer>>, String> {
 fn notes(topologies: &[Topology], cores: &[usize]) -> Vec<String> {
     let mut notes = vec![format!(
         "{} cores. A run is pinned (thread i on core i) and busy-spins only when it has no more threads than cores; \
-         otherwise it is not pinned and each peer waits without spinning: seqlane backoff (spin, yield, sleep), \
+         otherwise it is not pinned and each peer waits without spinning: seqlane backoff (spin, sleep), \
          disruptor sleep 1 µs, crossbeam and std_mpsc their own spin-then-park, mutex_vecdeque a condvar.",
         cores.len()
     )];

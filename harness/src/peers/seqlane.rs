@@ -33,7 +33,7 @@ fn publish(producer: &mut impl Producer<Event>, config: &RunConfig) {
 }
 
 /// seqlane's ring: stages on their own threads, busy-spinning when every thread has
-/// a core, else its default backoff (spin, yield, sleep).
+/// a core, else its default backoff (spin, then sleep).
 pub struct Seqlane;
 
 fn strategy(config: &RunConfig) -> WaitStrategy {
@@ -53,7 +53,7 @@ impl Peer for Seqlane {
         if config.spin() {
             "busy-spin"
         } else {
-            "backoff (spin, yield, sleep)"
+            "backoff (spin, sleep)"
         }
         .to_owned()
     }
