@@ -22,12 +22,20 @@ pub struct Cli {
 pub enum Command {
     /// Run a suite and write its results.
     Run(RunArgs),
-    /// Compare two summary.json files: the ratio per scenario, regressions flagged.
+    /// Compare two summary.json files: the ratio per row, a Mann–Whitney U test on
+    /// the repetitions, regressions flagged.
     Compare {
         /// The earlier summary.json.
         old: PathBuf,
         /// The later summary.json.
         new: PathBuf,
+        /// The smallest relative change that counts.
+        #[arg(long, default_value_t = 0.10)]
+        threshold: f64,
+        /// The largest p-value of the U test that counts as a real change (with 3
+        /// repetitions a side p is never below 0.10).
+        #[arg(long, default_value_t = 0.10)]
+        alpha: f64,
     },
 }
 

@@ -15,8 +15,11 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod compare;
 mod endtoend;
 mod event;
+mod histograms;
+mod html;
 mod pacing;
 mod peers;
 mod plots;
@@ -36,7 +39,12 @@ use results::Summary;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
-        Some(Command::Compare { old, new }) => return compare(&old, &new),
+        Some(Command::Compare {
+            old,
+            new,
+            threshold,
+            alpha,
+        }) => return compare(&old, &new, compare::Options { threshold, alpha }),
         Some(Command::Run(args)) => args,
         None => RunArgs::default(),
     };
@@ -50,7 +58,7 @@ fn main() -> ExitCode {
 }
 
 /// `compare OLD NEW`: exit 0 without regressions, 1 with, 2 on an unreadable file.
-fn compare(old: &std::path::Path, new: &std::path::Path) -> ExitCode {
+fn compare(old: &std::path::Path, new: &std::path::Path, options: compare::Options) -> ExitCode {
     let (old, new) = match (Summary::read(old), Summary::read(new)) {
         (Ok(old), Ok(new)) => (old, new),
         (Err(message), _) | (_, Err(message)) => {
@@ -58,10 +66,15 @@ fn compare(old: &std::path::Path, new: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (report, regressed) = results::compare(&old, &new);
-    print!("{report}");
-    if regressed {
-        println!("regressions: throughput down more than 10 % or p99 up more than 10 %");
+    let comparison = compare::compare(&old, &new, options);
+    print!("{}", comparison.report);
+    if comparison.regressed {
+        println!(
+            "regressions: throughput down more than {:.0} % with the U test's p at most {} (or a latency p99 up more than {:.0} %)",
+            options.threshold * 100.0,
+            options.alpha,
+            options.threshold * 100.0
+        );
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -23,6 +23,27 @@ fn colour(index: usize) -> RGBColor {
 
 type PlotResult<T> = Result<T, String>;
 
+/// A rate in the unit that keeps it short: 12.5 k/s, 340 M/s.
+fn per_second(rate: f64) -> String {
+    let (value, unit) = match rate {
+        r if r >= 1e9 => (r / 1e9, "G/s"),
+        r if r >= 1e6 => (r / 1e6, "M/s"),
+        r if r >= 1e3 => (r / 1e3, "k/s"),
+        r => (r, "/s"),
+    };
+    let text = format!("{value:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} {unit}")
+}
+
+/// A point of the percentile axis (`1 / (1 - q)`) as a percentile: 90%, 99.99%.
+fn nines(x: f64) -> String {
+    let percent = 100.0 * (1.0 - 1.0 / x);
+    let text = format!("{percent:.4}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}%")
+}
+
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
@@ -64,16 +85,21 @@ pub fn throughput(summary: &Summary, dir: &Path) -> PlotResult<Vec<PathBuf>> {
             .fold(1.0, f64::max)
             * 20.0; // a decade of headroom above the bars for the legend
         let path = dir.join(format!("throughput_batch_{batch}.svg"));
-        let root = SVGBackend::new(&path, (1000, 520)).into_drawing_area();
+        // Wide enough that every scenario's name fits under its bars.
+        let width = (170 * scenarios.len() as u32).max(1000);
+        let root = SVGBackend::new(&path, (width, 560)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
-                format!("Throughput, batch {batch} (Mops/s, median; log scale)"),
-                ("sans-serif", 22),
+                format!(
+                    "Throughput, batch {batch}: median, whiskers from the slowest to the fastest repetition (log scale)"
+                ),
+                ("sans-serif", 20),
             )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
+            .margin(16)
+            .margin_right(24)
+            .x_label_area_size(48)
+            .y_label_area_size(90)
             .build_cartesian_2d(0f64..scenarios.len() as f64, (0.1f64..top).log_scale())
             .map_err(err)?;
         let names = scenarios.clone();
@@ -89,7 +115,8 @@ pub fn throughput(summary: &Summary, dir: &Path) -> PlotResult<Vec<PathBuf>> {
                     String::new()
                 }
             })
-            .y_desc("Mops/s")
+            .y_desc("events or commands per second")
+            .y_label_formatter(&|v| per_second(*v * 1e6))
             .draw()
             .map_err(err)?;
         let width = 0.8 / peers.len() as f64;
@@ -110,6 +137,20 @@ pub fn throughput(summary: &Summary, dir: &Path) -> PlotResult<Vec<PathBuf>> {
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour(p).filled())
                 });
+            let whiskers = rows.iter().filter(|r| r.peer == *peer).filter_map(|row| {
+                let s = scenarios.iter().position(|s| *s == row.scenario)? as f64;
+                let middle = s + 0.1 + p as f64 * width + width * 0.45;
+                let spread = row.ops_per_sec?;
+                Some(ErrorBar::new_vertical(
+                    middle,
+                    (spread.min / 1e6).max(0.1),
+                    (spread.median / 1e6).max(0.1),
+                    (spread.max / 1e6).max(0.1),
+                    BLACK.stroke_width(1),
+                    6,
+                ))
+            });
+            chart.draw_series(whiskers).map_err(err)?;
         }
         chart
             .configure_series_labels()
@@ -144,19 +185,21 @@ pub fn latency(
         * 2.0;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("{scenario}: latency by percentile (ns, log scales)"),
-            ("sans-serif", 22),
+            format!("{scenario}: latency by percentile (log scales)"),
+            ("sans-serif", 20),
         )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
+        .margin(16)
+        .margin_right(40)
+        .x_label_area_size(48)
+        .y_label_area_size(90)
         .build_cartesian_2d((1f64..1_000_000f64).log_scale(), (1f64..top).log_scale())
         .map_err(err)?;
     chart
         .configure_mesh()
         .x_desc("percentile")
-        .x_label_formatter(&|x| format!("{:.4}%", 100.0 * (1.0 - 1.0 / x)))
-        .y_desc("ns")
+        .x_label_formatter(&|x| nines(*x))
+        .y_desc("latency")
+        .y_label_formatter(&|ns| crate::results::format_ns(ns.round() as u64))
         .draw()
         .map_err(err)?;
     for (index, (peer, histogram)) in series.iter().enumerate() {
@@ -188,4 +231,19 @@ pub fn latency(
     drop(chart);
     drop(root);
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axes_read_in_human_units() {
+        assert_eq!(per_second(340e6), "340 M/s");
+        assert_eq!(per_second(12_500.0), "12.5 k/s");
+        assert_eq!(per_second(1.25e9), "1.25 G/s");
+        assert_eq!(nines(10.0), "90%");
+        assert_eq!(nines(10_000.0), "99.99%");
+        assert_eq!(nines(1.0), "0%");
+    }
 }

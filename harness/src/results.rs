@@ -1,5 +1,5 @@
-//! What a run produces: rows of figures, their statistics, and the files under the
-//! output directory (`summary.json`, `summary.md`, one `.hgrm` per latency series).
+//! What a run produces: rows of figures, their statistics, and the summary files
+//! under the output directory (`summary.json`, `summary.md`, `summary.csv`).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -88,6 +88,24 @@ pub struct Row {
     /// Why the peer could not run the scenario, if it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsupported: Option<String>,
+    /// Every repetition's figure (events or commands per second), in the order run:
+    /// what `ops_per_sec` summarises and what `compare` tests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repetitions: Vec<f64>,
+    /// The samples behind the row: events (or commands) per repetition for a
+    /// throughput row, recorded latencies for a latency row.
+    #[serde(default)]
+    pub samples: u64,
+}
+
+impl Row {
+    /// The row with every repetition's figure kept.
+    pub fn with_repetitions(self, repetitions: Vec<f64>) -> Self {
+        Self {
+            repetitions,
+            ..self
+        }
+    }
 }
 
 /// The machine a run was made on.
@@ -103,6 +121,9 @@ pub struct Machine {
     pub rustc: String,
     /// The git commit measured.
     pub commit: String,
+    /// Whether the work tree had changes that commit does not hold.
+    #[serde(default)]
+    pub dirty: bool,
 }
 
 impl Machine {
@@ -123,21 +144,25 @@ impl Machine {
             |_| "unknown".to_owned(),
             |release| format!("Linux {}", release.trim()),
         );
-        let commit = std::process::Command::new("git")
-            .args(["rev-parse", "--short", "HEAD"])
-            .output()
-            .ok()
-            .filter(|output| output.status.success())
-            .map_or_else(
-                || "unknown".to_owned(),
-                |output| String::from_utf8_lossy(&output.stdout).trim().to_owned(),
-            );
+        let git = |args: &[&str]| {
+            std::process::Command::new("git")
+                .args(args)
+                .output()
+                .ok()
+                .filter(|output| output.status.success())
+                .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        };
+        let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".to_owned());
+        // Changes to tracked files only: results written into the tree are untracked.
+        let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+            .is_some_and(|status| !status.is_empty());
         Self {
             cpu,
             cores: core_affinity::get_core_ids().map_or(1, |ids| ids.len()),
             kernel,
             rustc: env!("SEQLANE_RUSTC_VERSION").to_owned(),
             commit,
+            dirty,
         }
     }
 }
@@ -147,6 +172,12 @@ impl Machine {
 pub struct Summary {
     /// `quick` or `full`.
     pub suite: String,
+    /// When the run started (RFC 3339, UTC).
+    #[serde(default)]
+    pub date: String,
+    /// The command line that made it.
+    #[serde(default)]
+    pub command: String,
     /// Where it ran.
     pub machine: Machine,
     /// Repetitions per throughput figure.
@@ -237,15 +268,76 @@ impl Summary {
         let m = &self.machine;
         let _ = writeln!(
             md,
-            "Machine: {}, {} cores, {}, {}, commit {}.\n",
-            m.cpu, m.cores, m.kernel, m.rustc, m.commit
+            "Machine: {}, {} cores, {}, {}, commit {}{}. Run {} as `{}`.\n",
+            m.cpu,
+            m.cores,
+            m.kernel,
+            m.rustc,
+            m.commit,
+            if m.dirty {
+                " with uncommitted changes"
+            } else {
+                ""
+            },
+            self.date,
+            self.command
         );
         let _ = writeln!(md, "Throughput: median of {} repetitions after a warm-up, the peers' runs interleaved round by round. Latency in the units shown (ns, µs, ms).\n", self.repetitions);
         for note in &self.notes {
             let _ = writeln!(md, "- {note}");
         }
         let _ = writeln!(md, "\n{}", self.table());
-        std::fs::write(dir.join("summary.md"), md)
+        std::fs::write(dir.join("summary.md"), md)?;
+        std::fs::write(dir.join("summary.csv"), self.csv())
+    }
+
+    /// The results as CSV: one line per row, every repetition in its own column
+    /// group (`rep_1`, `rep_2`, ...), throughput in events per second and latency
+    /// in nanoseconds.
+    pub fn csv(&self) -> String {
+        let repetitions = self
+            .results
+            .iter()
+            .map(|r| r.repetitions.len())
+            .max()
+            .unwrap_or(0);
+        let mut out = String::from(
+            "scenario,batch,peer,ops_per_sec_median,ops_per_sec_min,ops_per_sec_max,p50_ns,p99_ns,p99_9_ns,p99_99_ns,max_ns,samples,seqlane_ratio,waiting,pinned,cannot_run",
+        );
+        for index in 1..=repetitions {
+            let _ = write!(out, ",rep_{index}");
+        }
+        out.push('\n');
+        let quote = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
+        for row in &self.results {
+            let ops = row.ops_per_sec.map_or_else(
+                || ",,".to_owned(),
+                |s| format!("{},{},{}", s.median, s.min, s.max),
+            );
+            let latency = row.latency_ns.map_or_else(
+                || ",,,,".to_owned(),
+                |p| format!("{},{},{},{},{}", p.p50, p.p99, p.p99_9, p.p99_99, p.max),
+            );
+            let ratio = self
+                .seqlane_ratio(row)
+                .map_or_else(String::new, |r| format!("{r:.4}"));
+            let _ = write!(
+                out,
+                "{},{},{},{ops},{latency},{},{ratio},{},{},{}",
+                quote(&row.scenario),
+                row.batch,
+                quote(&row.peer),
+                row.samples,
+                quote(&row.wait_strategy),
+                row.pinned,
+                quote(row.unsupported.as_deref().unwrap_or(""))
+            );
+            for value in &row.repetitions {
+                let _ = write!(out, ",{value}");
+            }
+            out.push('\n');
+        }
+        out
     }
 
     /// Reads a `summary.json`.
@@ -264,84 +356,6 @@ pub fn format_ns(ns: u64) -> String {
         1_000..1_000_000 => format!("{:.2} µs", ns as f64 / 1e3),
         _ => format!("{:.2} ms", ns as f64 / 1e6),
     }
-}
-
-/// The HdrHistogram percentile distribution text (`.hgrm`), values in ns.
-pub fn hgrm(histogram: &Histogram<u64>) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:>12} {:>14} {:>10} {:>14}\n",
-        "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
-    );
-    let mut total = 0;
-    for step in histogram.iter_quantiles(5) {
-        total += step.count_since_last_iteration();
-        let quantile = step.quantile_iterated_to();
-        let inverse = if quantile < 1.0 {
-            format!("{:14.2}", 1.0 / (1.0 - quantile))
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            out,
-            "{:12.3} {:14.12} {:10} {inverse}",
-            step.value_iterated_to() as f64,
-            quantile,
-            total
-        );
-    }
-    let _ = writeln!(
-        out,
-        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n#[Max     = {:12.3}, Total count    = {:12}]\n#[Buckets = {:12}, SubBuckets     = {:12}]",
-        histogram.mean(),
-        histogram.stdev(),
-        histogram.max() as f64,
-        histogram.len(),
-        histogram.buckets(),
-        histogram.distinct_values()
-    );
-    out
-}
-
-/// Compares two summaries: per scenario, batch and peer, the new median throughput
-/// over the old and the new p99 over the old. Returns the report and whether any
-/// row regressed (throughput down more than 10 %, or p99 up more than 10 %).
-pub fn compare(old: &Summary, new: &Summary) -> (String, bool) {
-    let mut out = String::new();
-    let mut regressed = false;
-    let _ = writeln!(
-        out,
-        "{:<18} {:>5} {:<16} {:>12} {:>10}  verdict",
-        "scenario", "batch", "peer", "throughput", "p99"
-    );
-    for row in &new.results {
-        let Some(before) = old.find(&row.scenario, &row.peer, row.batch) else {
-            continue;
-        };
-        let ops = match (row.ops_per_sec, before.ops_per_sec) {
-            (Some(n), Some(o)) if o.median > 0.0 => Some(n.median / o.median),
-            _ => None,
-        };
-        let p99 = match (row.latency_ns, before.latency_ns) {
-            (Some(n), Some(o)) if o.p99 > 0 => Some(n.p99 as f64 / o.p99 as f64),
-            _ => None,
-        };
-        let worse = ops.is_some_and(|r| r < 0.9) || p99.is_some_and(|r| r > 1.1);
-        regressed |= worse;
-        let show = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
-        let _ = writeln!(
-            out,
-            "{:<18} {:>5} {:<16} {:>12} {:>10}  {}",
-            row.scenario,
-            row.batch,
-            row.peer,
-            show(ops),
-            show(p99),
-            if worse { "REGRESSION" } else { "ok" }
-        );
-    }
-    (out, regressed)
 }
 
 #[cfg(test)]
@@ -368,6 +382,8 @@ mod tests {
             wait_strategy: "busy-spin".into(),
             pinned: true,
             unsupported: None,
+            repetitions: vec![ops, ops],
+            samples: 1000,
         }
     }
 
@@ -380,7 +396,10 @@ mod tests {
                 kernel: "k".into(),
                 rustc: "r".into(),
                 commit: "c".into(),
+                dirty: false,
             },
+            date: "2026-12-02T00:00:00Z".into(),
+            command: "seqlane-harness run".into(),
             repetitions: 3,
             notes: vec![],
             results: rows,
@@ -414,37 +433,6 @@ mod tests {
         assert!(near(p.p99_9, 999_000), "{p:?}");
         assert!(near(p.p99_99, 999_900), "{p:?}");
         assert!(near(p.max, 1_000_000), "{p:?}");
-        let text = hgrm(&histogram);
-        assert!(text.starts_with("       Value     Percentile"), "{text}");
-        assert!(text.contains("Total count    =        10000"), "{text}");
-    }
-
-    #[test]
-    fn compare_flags_throughput_and_latency_regressions() {
-        let old = summary(vec![
-            row("unicast", "seqlane", 100.0, None),
-            row("ping", "seqlane", 1.0, Some(1000)),
-        ]);
-        let same = summary(vec![
-            row("unicast", "seqlane", 95.0, None),
-            row("ping", "seqlane", 1.0, Some(1050)),
-        ]);
-        let (report, regressed) = compare(&old, &same);
-        assert!(!regressed, "{report}");
-        let slower = summary(vec![
-            row("unicast", "seqlane", 80.0, None),
-            row("ping", "seqlane", 1.0, Some(1000)),
-        ]);
-        let (report, regressed) = compare(&old, &slower);
-        assert!(
-            regressed && report.contains("0.80x") && report.contains("REGRESSION"),
-            "{report}"
-        );
-        let laggier = summary(vec![
-            row("unicast", "seqlane", 100.0, None),
-            row("ping", "seqlane", 1.0, Some(1500)),
-        ]);
-        assert!(compare(&old, &laggier).1);
     }
 
     #[test]
@@ -462,6 +450,16 @@ mod tests {
         assert!(
             markdown.contains("| unicast | 1 | disruptor | 50.00 (50.00–50.00) |"),
             "{markdown}"
+        );
+        let csv = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 3, "{csv}");
+        assert!(lines[0].ends_with(",rep_1,rep_2"), "{csv}");
+        assert!(
+            lines[2].starts_with(
+                "\"unicast\",1,\"disruptor\",50000000,50000000,50000000,,,,,,1000,2.0000,"
+            ),
+            "{csv}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(Summary::read(&dir.join("summary.json"))

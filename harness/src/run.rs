@@ -56,14 +56,21 @@ impl Subject {
             wait_strategy: self.waiting,
             pinned: self.pinned,
             unsupported: None,
+            repetitions: Vec::new(),
+            samples: 0,
         }
     }
 
-    /// A throughput row from [`interleaved`]'s figures.
-    pub fn throughput(self, figures: Figures) -> Row {
+    /// A throughput row from [`interleaved`]'s figures, each repetition of which
+    /// moved `samples` events or commands.
+    pub fn throughput(self, figures: Figures, samples: u64) -> Row {
         match figures.cannot_run {
             Some(reason) => self.cannot_run(reason),
-            None => self.row(Spread::of(&figures.rates), None),
+            None => Row {
+                samples,
+                ..self.row(Spread::of(&figures.rates), None)
+            }
+            .with_repetitions(figures.rates),
         }
     }
 
@@ -74,7 +81,10 @@ impl Subject {
             min: rate,
             max: rate,
         };
-        self.row(Some(rate), Some(Percentiles::of(histogram)))
+        Row {
+            samples: histogram.len(),
+            ..self.row(Some(rate), Some(Percentiles::of(histogram)))
+        }
     }
 
     /// A row saying why the peer cannot run the scenario.

@@ -119,6 +119,24 @@ fn notes(topologies: &[Topology], cores: &[usize]) -> Vec<String> {
     notes
 }
 
+/// How the harness was started, as a shell would take it back.
+fn command_line() -> String {
+    std::env::args()
+        .map(|arg| {
+            if !arg.is_empty()
+                && arg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c))
+            {
+                arg
+            } else {
+                format!("'{}'", arg.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Runs the suite `args` asks for and writes its results.
 pub fn run(args: &RunArgs) -> Result<(), String> {
     let plan = Plan::of(args.suite);
@@ -163,10 +181,16 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
         })
         .sum();
     let progress = ProgressBar::new(total).with_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed}]")
-            .expect("a valid template"),
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} {msg} [{elapsed} gone, about {eta} left]",
+        )
+        .expect("a valid template"),
     );
+    // Redrawn on its own clock, so the elapsed time and estimate move during a long
+    // run too, not only when a run ends.
+    progress.enable_steady_tick(std::time::Duration::from_millis(250));
     let started = Instant::now();
+    let date = std::time::SystemTime::now();
     let context = Context {
         plan: &plan,
         progress: &progress,
@@ -187,6 +211,8 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
 
     let summary = Summary {
         suite: args.suite.name().to_owned(),
+        date: humantime::format_rfc3339_seconds(date).to_string(),
+        command: command_line(),
         machine,
         repetitions: plan.repetitions,
         notes,

@@ -68,7 +68,8 @@ pub fn run_endtoend(context: &Context, measured: &mut Measured) -> Result<(), St
         )?;
         for (bus, figures) in buses.iter().zip(figures) {
             let subject = subject(scenario.to_owned(), bus.as_ref());
-            measured.rows.push(subject.throughput(figures));
+            let commands = plan.engine_commands * ENGINE_PRODUCERS as u64;
+            measured.rows.push(subject.throughput(figures, commands));
         }
     }
     for &rate in &plan.engine_rates {

@@ -43,7 +43,8 @@ pub fn run_throughput(
         )?;
         for (peer, figures) in peers.iter().zip(figures) {
             let subject = subject(topology.name().to_owned(), peer.as_ref(), batch, &config);
-            measured.rows.push(subject.throughput(figures));
+            let events = config.per_producer * topology.producers() as u64;
+            measured.rows.push(subject.throughput(figures, events));
         }
     }
     Ok(())
