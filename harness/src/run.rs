@@ -20,6 +20,8 @@ pub struct Measured {
     pub rows: Vec<Row>,
     /// Scenario, peer, histogram.
     pub histograms: Vec<(String, &'static str, Histogram<u64>)>,
+    /// What the runs found out about the machine, for the summary's notes.
+    pub notes: Vec<String>,
 }
 
 /// What every scenario's run needs.

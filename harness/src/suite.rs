@@ -209,6 +209,8 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
     }
     progress.finish_and_clear();
 
+    let mut notes = notes;
+    notes.append(&mut measured.notes);
     let summary = Summary {
         suite: args.suite.name().to_owned(),
         date: humantime::format_rfc3339_seconds(date).to_string(),

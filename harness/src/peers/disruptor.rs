@@ -213,7 +213,7 @@ impl Peer for Disruptor {
                                 received = Some(*event);
                             }
                         }
-                        Err(Polling::NoEvents) => std::hint::spin_loop(),
+                        Err(Polling::NoEvents) => {}
                         Err(Polling::Shutdown) => break,
                     }
                     if let Some(event) = received {

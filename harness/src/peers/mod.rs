@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 use crate::event::Checksum;
 use crate::scenario::{NoFigure, Topology};
 
-pub use bare::BareCacheLine;
+pub use bare::{amortised_round_trip, clock_read, BareCacheLine};
 pub use channels::{CrossbeamBounded, MutexQueue, StdSyncChannel};
 pub use disruptor::Disruptor;
 pub use seqlane::Seqlane;

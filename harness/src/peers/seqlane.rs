@@ -159,7 +159,7 @@ impl Peer for Seqlane {
                         .expect("ring halted")
                     {
                         Polled::Drained => break,
-                        Polled::Idle => std::hint::spin_loop(),
+                        Polled::Idle => {}
                         Polled::Events(_) => {}
                     }
                     if let Some(event) = received {

@@ -79,6 +79,30 @@ pub fn run_ping_pong(
         latency_row(measured, subject, rate, result)?;
         context.progress.inc(1);
     }
+    // The floor without the clock, beside the per-trip rows: what timing each trip
+    // adds is the difference.
+    let trip = peers::amortised_round_trip(rounds, (pair.core(0), pair.core(1)));
+    let clock = peers::clock_read();
+    let subject = Subject {
+        scenario: "ping_pong".to_owned(),
+        peer: "bare_amortised",
+        batch: 1,
+        waiting: format!("busy-spin, no spin hint; {rounds} trips between two clock reads"),
+        pinned: pair.cores.is_some(),
+    };
+    let per_second = 1e9 / trip.as_nanos().max(1) as f64;
+    measured.rows.push(subject.throughput(
+        super::Figures {
+            rates: vec![per_second],
+            cannot_run: None,
+        },
+        rounds,
+    ));
+    measured.notes.push(format!(
+        "ping_pong floor: two threads bouncing a cache line with no spin hint take {} per round trip ({rounds} trips between two clock reads, row bare_amortised); the per-trip rows also carry two clock reads of about {} each.",
+        crate::results::format_ns(trip.as_nanos() as u64),
+        crate::results::format_ns(clock.as_nanos() as u64)
+    ));
     Ok(())
 }
 
