@@ -157,7 +157,8 @@ impl<T: Send + Sync + 'static> RingBuilder<T> {
     ///
     /// If no stage was added: nothing would ever free a slot.
     pub fn build_single_producer(self) -> io::Result<(SingleProducer<T>, Ring<T>)> {
-        let (shared, stages) = self.into_shared(Sequencer::single());
+        let capacity = self.slots.capacity();
+        let (shared, stages) = self.into_shared(Sequencer::single(capacity));
         let producer = SingleProducer::new(Arc::clone(&shared));
         Ok((producer, Ring::start(shared, stages)?))
     }

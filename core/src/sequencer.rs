@@ -27,9 +27,9 @@ pub(crate) struct Sequencer {
 
 impl Sequencer {
     /// The sequencer of a ring with one producer.
-    pub(crate) fn single() -> Self {
+    pub(crate) fn single(capacity: usize) -> Self {
         Self {
-            single: single::SingleCursor::new(),
+            single: single::SingleCursor::new(capacity),
             multi: None,
         }
     }
@@ -37,9 +37,15 @@ impl Sequencer {
     /// The sequencer of a ring with any number of producers.
     pub(crate) fn multi(capacity: usize) -> Self {
         Self {
-            single: single::SingleCursor::new(),
+            single: single::SingleCursor::new(capacity),
             multi: Some(multi::MultiCursor::new(capacity)),
         }
+    }
+
+    /// The single producer's cursor and claim limit.
+    #[inline]
+    pub(crate) fn single_cursor(&self) -> &single::SingleCursor {
+        &self.single
     }
 
     /// The multi-producer state, if this is a multi-producer sequencer.

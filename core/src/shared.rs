@@ -104,6 +104,8 @@ impl<T> Shared<T> {
     /// Stops every stage at its next wait and fails further claims.
     pub(crate) fn halt(&self) {
         self.halted.store(true, Ordering::Relaxed);
+        // After the flag: a producer that reads the halted limit sees the flag.
+        self.sequencer.single_cursor().halt();
         self.waiter.notify();
     }
 

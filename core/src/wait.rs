@@ -206,7 +206,20 @@ impl Waiter {
     /// only when some thread is parked.
     #[inline]
     pub(crate) fn notify(&self) {
-        if self.strategy.parks() {
+        self.notify_if(self.parks());
+    }
+
+    /// Whether threads may park, so that changes must be notified: a constant of
+    /// the ring, which a claim reads once, when it is made.
+    #[inline]
+    pub(crate) fn parks(&self) -> bool {
+        self.strategy.parks()
+    }
+
+    /// [`notify`](Self::notify) with [`parks`](Self::parks) read earlier.
+    #[inline]
+    pub(crate) fn notify_if(&self, parks: bool) {
+        if parks {
             self.queue.notify();
         }
     }

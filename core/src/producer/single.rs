@@ -49,16 +49,12 @@ pub struct SingleProducer<T> {
     shared: Arc<Shared<T>>,
     /// The highest sequence claimed so far.
     claimed: i64,
-    /// The highest sequence it may claim without looking at the gating stages: a
-    /// lap past a gating minimum seen earlier (they have released at least that).
-    limit: i64,
 }
 
 impl<T> SingleProducer<T> {
     pub(crate) fn new(shared: Arc<Shared<T>>) -> Self {
         shared.add_producer();
         Self {
-            limit: INITIAL + shared.capacity(),
             claimed: INITIAL,
             shared,
         }
@@ -82,26 +78,51 @@ impl<T> Reserve<T> for SingleProducer<T> {
     #[inline]
     fn reserve(&mut self, n: i64) -> Result<i64, Halted> {
         let last = self.claimed + n;
-        if last > self.limit || self.shared.is_halted() {
-            let wrap_point = last - self.shared.capacity();
-            self.limit = self.shared.wait_for_room_forever(wrap_point)? + self.shared.capacity();
+        let limit = self.shared.sequencer.single_cursor().limit();
+        if last > limit {
+            look_again(&self.shared, last, limit, None).map_err(|_| Halted)?;
         }
         self.claimed = last;
         Ok(last)
     }
 
     fn try_reserve(&mut self, n: i64, deadline: Option<Instant>) -> Result<i64, TryClaimError> {
-        if self.shared.is_halted() {
-            return Err(TryClaimError::Halted);
-        }
         let last = self.claimed + n;
-        if last > self.limit {
-            let wrap_point = last - self.shared.capacity();
-            self.limit = self.shared.room_by(wrap_point, deadline)? + self.shared.capacity();
+        let limit = self.shared.sequencer.single_cursor().limit();
+        if last > limit {
+            look_again(&self.shared, last, limit, Some(deadline))?;
         }
         self.claimed = last;
         Ok(last)
     }
+}
+
+/// The slow path of a claim up to `last` past the `limit` read: whether the ring
+/// was halted, then room, waited for (`wait` is `None`) or not (`Some` of the
+/// try's deadline), and the limit it gives. A function of the shared state alone,
+/// so that the producer's own fields stay in registers on the fast path.
+#[cold]
+fn look_again<T>(
+    shared: &Shared<T>,
+    last: i64,
+    limit: i64,
+    wait: Option<Option<Instant>>,
+) -> Result<(), TryClaimError> {
+    if shared.is_halted() {
+        return Err(TryClaimError::Halted);
+    }
+    let wrap_point = last - shared.capacity();
+    let minimum = match wait {
+        None => shared
+            .wait_for_room_forever(wrap_point)
+            .map_err(|_| TryClaimError::Halted)?,
+        Some(deadline) => shared.room_by(wrap_point, deadline)?,
+    };
+    shared
+        .sequencer
+        .single_cursor()
+        .advance_limit(limit, minimum + shared.capacity())
+        .map_err(|()| TryClaimError::Halted)
 }
 
 impl<T> Drop for SingleProducer<T> {

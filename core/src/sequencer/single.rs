@@ -1,6 +1,8 @@
 //! The single-producer sequencer: one [`SingleProducer`](crate::SingleProducer)
 //! handle owns the claim counter; this is what its stages read.
 
+use std::sync::atomic::Ordering;
+
 use crate::sequence::{Sequence, INITIAL};
 
 /// The publication state of a single-producer ring: one cursor.
@@ -17,13 +19,47 @@ pub(crate) struct SingleCursor {
     /// Highest published sequence. Every slot up to it is fully written; the
     /// producer writes no slot at or below it until the gating stages release it.
     cursor: Sequence,
+    /// The highest sequence the producer may claim without looking at the gating
+    /// stages (a lap past a gating minimum it saw), or `HALTED`. Only the producer
+    /// moves it forward; a halt sets it to `HALTED`, so one load and compare per
+    /// claim tells the producer both that it has room and that the ring runs. On
+    /// its own line: the producer reads it at every claim, the stages never.
+    limit: Sequence,
 }
 
+/// The limit of a halted ring: below every sequence, so every claim looks again.
+const HALTED: i64 = i64::MIN;
+
 impl SingleCursor {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             cursor: Sequence::new(INITIAL),
+            limit: Sequence::new(INITIAL + capacity as i64),
         }
+    }
+
+    /// The producer's limit (see the field); `HALTED` once the ring is halted.
+    #[inline]
+    pub(crate) fn limit(&self) -> i64 {
+        // Acquire (in `get`): a limit of `HALTED` comes with the halt flag set
+        // before it (`halt`).
+        self.limit.get()
+    }
+
+    /// Moves the limit from `seen` (what the producer read) to `limit`. Fails when
+    /// a halt came between: the claim must then fail too.
+    pub(crate) fn advance_limit(&self, seen: i64, limit: i64) -> Result<(), ()> {
+        // AcqRel/Acquire: the failure reads the halt's store, after its flag.
+        self.limit
+            .atomic()
+            .compare_exchange(seen, limit, Ordering::AcqRel, Ordering::Acquire)
+            .map(drop)
+            .map_err(drop)
+    }
+
+    /// Makes the producer's next claim look at the ring (and find it halted).
+    pub(crate) fn halt(&self) {
+        self.limit.set(HALTED);
     }
 
     /// Publishes everything up to `last`. The slots must be fully written.
