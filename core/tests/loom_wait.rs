@@ -10,6 +10,9 @@ use seqlane::{Producer, RingBuilder, Stage, WaitStrategy};
 fn loom_parked_stage_and_parked_producer_wake_each_other() {
     for strategy in [
         WaitStrategy::Blocking,
+        // Spins once, then parks: the park comes after a failed poll, as it does
+        // when the spins run out under load.
+        WaitStrategy::SpinThenPark { spins: 1 },
         WaitStrategy::Backoff {
             spins: 0,
             yields: 1,

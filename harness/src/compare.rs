@@ -281,6 +281,7 @@ mod tests {
                 repetitions.to_vec()
             },
             samples: 1000,
+            cpu_percent: None,
         }
     }
 

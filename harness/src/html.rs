@@ -68,6 +68,9 @@ figure svg {{ max-width: 100%; height: auto; }}
     for row in &summary.results {
         let rate = match (&row.ops_per_sec, &row.unsupported) {
             (_, Some(reason)) => format!("cannot run: {}", escape(reason)),
+            (None, None) if row.cpu_percent.is_some() => {
+                format!("{:.2} % of a core", row.cpu_percent.unwrap_or_default())
+            }
             (Some(s), None) => format!(
                 "{:.2} M ({:.2}–{:.2})",
                 s.median / 1e6,
@@ -158,6 +161,7 @@ mod tests {
             unsupported: None,
             repetitions: vec![rate * 0.9, rate, rate * 1.1],
             samples: 1000,
+            cpu_percent: None,
         };
         Summary {
             suite: "quick".into(),

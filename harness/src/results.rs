@@ -96,6 +96,10 @@ pub struct Row {
     /// throughput row, recorded latencies for a latency row.
     #[serde(default)]
     pub samples: u64,
+    /// CPU time as a percentage of one core, for a row that measures a cost
+    /// rather than a rate (an idle engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
 }
 
 impl Row {
@@ -221,6 +225,9 @@ impl Summary {
         for row in &self.results {
             let ops = match (&row.ops_per_sec, &row.unsupported) {
                 (_, Some(reason)) => format!("cannot run: {reason}"),
+                (None, None) if row.cpu_percent.is_some() => {
+                    format!("{:.2} % of a core", row.cpu_percent.unwrap_or_default())
+                }
                 (Some(s), None) => format!(
                     "{:.2} ({:.2}–{:.2})",
                     s.median / 1e6,
@@ -302,7 +309,7 @@ impl Summary {
             .max()
             .unwrap_or(0);
         let mut out = String::from(
-            "scenario,batch,peer,ops_per_sec_median,ops_per_sec_min,ops_per_sec_max,p50_ns,p99_ns,p99_9_ns,p99_99_ns,max_ns,samples,seqlane_ratio,waiting,pinned,cannot_run",
+            "scenario,batch,peer,ops_per_sec_median,ops_per_sec_min,ops_per_sec_max,p50_ns,p99_ns,p99_9_ns,p99_99_ns,max_ns,samples,seqlane_ratio,cpu_percent,waiting,pinned,cannot_run",
         );
         for index in 1..=repetitions {
             let _ = write!(out, ",rep_{index}");
@@ -323,11 +330,13 @@ impl Summary {
                 .map_or_else(String::new, |r| format!("{r:.4}"));
             let _ = write!(
                 out,
-                "{},{},{},{ops},{latency},{},{ratio},{},{},{}",
+                "{},{},{},{ops},{latency},{},{ratio},{},{},{},{}",
                 quote(&row.scenario),
                 row.batch,
                 quote(&row.peer),
                 row.samples,
+                row.cpu_percent
+                    .map_or_else(String::new, |c| format!("{c:.3}")),
                 quote(&row.wait_strategy),
                 row.pinned,
                 quote(row.unsupported.as_deref().unwrap_or(""))
@@ -384,6 +393,7 @@ mod tests {
             unsupported: None,
             repetitions: vec![ops, ops],
             samples: 1000,
+            cpu_percent: None,
         }
     }
 

@@ -60,6 +60,15 @@ impl Subject {
             unsupported: None,
             repetitions: Vec::new(),
             samples: 0,
+            cpu_percent: None,
+        }
+    }
+
+    /// A row of what something costs in CPU time, as a percentage of one core.
+    pub fn cpu_cost(self, percent: f64) -> Row {
+        Row {
+            cpu_percent: Some(percent),
+            ..self.row(None, None)
         }
     }
 

@@ -28,6 +28,8 @@ pub struct Plan {
     pub engine_commands: u64,
     pub engine_rates: Vec<u64>,
     pub engine_latency_commands: u64,
+    /// 4 KiB syncs timed for the disk's floor.
+    pub sync_rounds: u64,
 }
 
 impl Plan {
@@ -44,6 +46,7 @@ impl Plan {
                 engine_commands: 1_000_000,
                 engine_rates: vec![100_000, 1_000_000],
                 engine_latency_commands: 200_000,
+                sync_rounds: 500,
             },
             Suite::Full => Plan {
                 events: 10_000_000,
@@ -56,6 +59,7 @@ impl Plan {
                 engine_commands: 5_000_000,
                 engine_rates: vec![100_000, 1_000_000],
                 engine_latency_commands: 1_000_000,
+                sync_rounds: 2_000,
             },
         }
     }

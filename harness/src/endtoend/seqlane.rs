@@ -175,3 +175,46 @@ impl Bus for SeqlaneBus {
         Ok(histogram)
     }
 }
+
+/// The CPU time the process's live threads have used so far: the sum of each
+/// thread's time on a CPU as the scheduler counts it (nanoseconds, in
+/// `/proc/self/task/*/schedstat`). `None` where there is no such file.
+fn threads_cpu_time() -> Option<std::time::Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        // A thread that ended between the listing and the read counts nothing.
+        if let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) {
+            total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+    }
+    Some(std::time::Duration::from_nanos(total))
+}
+
+/// What an idle engine costs: an engine with default settings (and one projection)
+/// takes a command, then is left alone for `idle`; the process's CPU time over
+/// that span, as a percentage of one core. Nothing else in the process runs then
+/// (the calling thread sleeps, and its own share is counted too).
+pub fn idle_cpu_percent(idle: std::time::Duration) -> Result<f64, String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("cannot make a journal directory: {e}"))?;
+    let mut builder = EngineBuilder::new(dir.path(), Ledger::default());
+    let totals = builder.add_projection("totals", TotalsProjection::default());
+    let engine = builder.start().map_err(|e| e.to_string())?;
+    engine
+        .gateway()
+        .submit(command(0, 0))
+        .map_err(|e| format!("{e:?}"))?
+        .wait(Until::Visible(totals.id()))
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("{e:?}"))?;
+    // Let the stages finish their backoff down to their longest wait first.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let unreadable =
+        || "this system does not report threads' CPU time (/proc/self/task/*/schedstat)".to_owned();
+    let before = threads_cpu_time().ok_or_else(unreadable)?;
+    std::thread::sleep(idle);
+    let used = threads_cpu_time()
+        .ok_or_else(unreadable)?
+        .saturating_sub(before);
+    engine.shutdown().map_err(|e| e.to_string())?;
+    Ok(100.0 * used.as_secs_f64() / idle.as_secs_f64())
+}

@@ -4,21 +4,31 @@
 
 use super::{interleaved, latency_row, rate_name, Context, Measured, Subject};
 use crate::endtoend::{self, Bus, Durability, Level};
+use crate::scenario::NoFigure;
 use crate::suite::Plan;
 
 /// Producers in the end-to-end throughput runs.
 const ENGINE_PRODUCERS: usize = 2;
 
-fn buses(plan: &Plan) -> [Box<dyn Bus>; 3] {
+fn buses(plan: &Plan) -> [Box<dyn Bus>; 4] {
     [
         Box::new(endtoend::SeqlaneBus {
             capacity: plan.capacity,
         }),
-        Box::new(endtoend::LockBus),
+        Box::new(endtoend::LockBus { journal: false }),
+        Box::new(endtoend::LockBus { journal: true }),
         Box::new(endtoend::HandoffFloor {
             capacity: plan.capacity,
         }),
     ]
+}
+
+/// What a bus's run is shortened by at `durability`.
+fn divisor(bus: &dyn Bus, durability: Durability) -> u64 {
+    match durability {
+        Durability::Synced => bus.durable_divisor().max(1),
+        Durability::Recorded => 1,
+    }
 }
 
 /// The progress steps the end-to-end runs take.
@@ -27,6 +37,8 @@ pub fn endtoend_steps(plan: &Plan) -> u64 {
     let timed = buses.iter().filter(|bus| bus.measures_latency()).count() as u64;
     2 * buses.len() as u64 * (plan.repetitions as u64 + 1)
         + (plan.engine_rates.len() * Level::ALL.len()) as u64 * timed
+        // The fdatasync floor and the idle row.
+        + 2
 }
 
 fn subject(scenario: String, bus: &dyn Bus) -> Subject {
@@ -54,10 +66,11 @@ pub fn run_endtoend(context: &Context, measured: &mut Measured) -> Result<(), St
             context.progress,
             |index, warm_up| {
                 let bus = &buses[index];
+                let planned = plan.engine_commands / divisor(bus.as_ref(), durability);
                 let per_producer = if warm_up {
-                    (plan.engine_commands / 4).max(1)
+                    (planned / 4).max(1)
                 } else {
-                    plan.engine_commands
+                    planned
                 };
                 let run = bus.throughput(ENGINE_PRODUCERS, per_producer, durability)?;
                 endtoend::verify(bus.name(), ENGINE_PRODUCERS, per_producer, &run)?;
@@ -68,10 +81,27 @@ pub fn run_endtoend(context: &Context, measured: &mut Measured) -> Result<(), St
         )?;
         for (bus, figures) in buses.iter().zip(figures) {
             let subject = subject(scenario.to_owned(), bus.as_ref());
-            let commands = plan.engine_commands * ENGINE_PRODUCERS as u64;
+            let commands =
+                plan.engine_commands / divisor(bus.as_ref(), durability) * ENGINE_PRODUCERS as u64;
             measured.rows.push(subject.throughput(figures, commands));
         }
     }
+    // The disk's floor, beside the durable rows: syncing 4 KiB, alone.
+    context
+        .progress
+        .set_message("fdatasync_4k: the disk's floor");
+    let started = std::time::Instant::now();
+    let result = endtoend::fdatasync_floor(plan.sync_rounds).map_err(NoFigure::Failed);
+    let rate = || plan.sync_rounds as f64 / started.elapsed().as_secs_f64();
+    let floor = Subject {
+        scenario: "fdatasync_4k".to_owned(),
+        peer: "floor",
+        batch: 1,
+        waiting: "write 4 KiB, fdatasync, one at a time".to_owned(),
+        pinned: false,
+    };
+    latency_row(measured, floor, rate, result)?;
+    context.progress.inc(1);
     for &rate in &plan.engine_rates {
         for level in Level::ALL {
             let scenario = format!("engine_{}_{}", level.name(), rate_name(rate));
@@ -79,12 +109,34 @@ pub fn run_endtoend(context: &Context, measured: &mut Measured) -> Result<(), St
                 context
                     .progress
                     .set_message(format!("{scenario}: {}", bus.name()));
-                let result = bus.latency(rate, plan.engine_latency_commands, level);
+                let durability = if level == Level::Durable {
+                    Durability::Synced
+                } else {
+                    Durability::Recorded
+                };
+                let count = plan.engine_latency_commands / divisor(bus.as_ref(), durability);
+                let result = bus.latency(rate, count.max(1), level);
                 let subject = subject(scenario.clone(), bus.as_ref());
                 latency_row(measured, subject, || rate as f64, result)?;
                 context.progress.inc(1);
             }
         }
     }
+    context
+        .progress
+        .set_message(format!("engine_idle: seqlane, {:?} alone", IDLE));
+    let idle = endtoend::idle_cpu_percent(IDLE)?;
+    let subject = Subject {
+        scenario: "engine_idle".to_owned(),
+        peer: "seqlane",
+        batch: 1,
+        waiting: format!("default settings; CPU time over {} s idle", IDLE.as_secs()),
+        pinned: false,
+    };
+    measured.rows.push(subject.cpu_cost(idle));
+    context.progress.inc(1);
     Ok(())
 }
+
+/// How long the idle row leaves the engine alone.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(10);
