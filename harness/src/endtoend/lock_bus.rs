@@ -157,8 +157,8 @@ impl Bus for LockBus {
         .into()
     }
 
-    fn durable_divisor(&self) -> u64 {
-        if self.journal {
+    fn divisor(&self, durability: Durability) -> u64 {
+        if self.journal && durability == Durability::Synced {
             500
         } else {
             1

@@ -10,11 +10,12 @@ use crate::suite::Plan;
 /// Producers in the end-to-end throughput runs.
 const ENGINE_PRODUCERS: usize = 2;
 
-fn buses(plan: &Plan) -> [Box<dyn Bus>; 4] {
+fn buses(plan: &Plan) -> [Box<dyn Bus>; 5] {
     [
         Box::new(endtoend::SeqlaneBus {
             capacity: plan.capacity,
         }),
+        Box::new(endtoend::CqrsEs),
         Box::new(endtoend::LockBus { journal: false }),
         Box::new(endtoend::LockBus { journal: true }),
         Box::new(endtoend::HandoffFloor {
@@ -25,10 +26,7 @@ fn buses(plan: &Plan) -> [Box<dyn Bus>; 4] {
 
 /// What a bus's run is shortened by at `durability`.
 fn divisor(bus: &dyn Bus, durability: Durability) -> u64 {
-    match durability {
-        Durability::Synced => bus.durable_divisor().max(1),
-        Durability::Recorded => 1,
-    }
+    bus.divisor(durability).max(1)
 }
 
 /// The progress steps the end-to-end runs take.
