@@ -20,9 +20,6 @@ pub struct Claim<'a, T> {
     shared: &'a Shared<T>,
     /// Whether the single producer made the claim (see `Sequencer::publish`).
     single: bool,
-    /// Whether publishing must wake parked threads, read when the claim was made
-    /// (so the claim's end reads nothing more of the ring).
-    parks: bool,
     sequence: i64,
     /// The slot's write access, ended in `drop` before the slot is published (it
     /// matters to loom, which tracks the access for as long as the guard lives).
@@ -38,13 +35,11 @@ impl<'a, T> Claim<'a, T> {
     /// stage must have released `sequence - capacity`.
     #[inline]
     pub(crate) unsafe fn new(shared: &'a Shared<T>, single: bool, sequence: i64) -> Self {
-        let parks = shared.waiter.parks();
         // SAFETY: the caller's contract is `Slots::write`'s.
         let slot = ManuallyDrop::new(unsafe { shared.slots.write(sequence) });
         Self {
             shared,
             single,
-            parks,
             sequence,
             slot,
             _producer: PhantomData,
@@ -90,7 +85,7 @@ impl<T> Drop for Claim<'_, T> {
         self.shared
             .sequencer
             .publish(self.single, self.sequence, self.sequence);
-        self.shared.waiter.notify_if(self.parks);
+        self.shared.waiter.notify();
     }
 }
 

@@ -124,6 +124,19 @@ const FIRST_SLEEP: Duration = Duration::from_micros(5);
 /// [`WaitStrategy::Backoff`]'s longest sleep: what an idle thread costs.
 const LONGEST_SLEEP: Duration = Duration::from_micros(200);
 
+/// Polls up to `polls` times, calling `between` before each poll; the first answer.
+#[inline]
+fn poll_times<R>(
+    polls: u32,
+    between: impl Fn(),
+    poll: &mut impl FnMut() -> Option<R>,
+) -> Option<R> {
+    (0..polls).find_map(|_| {
+        between();
+        poll()
+    })
+}
+
 /// A wait strategy together with the queue its parked threads sleep on.
 #[derive(Debug)]
 pub(crate) struct Waiter {
@@ -173,11 +186,8 @@ impl Waiter {
                 }
             },
             WaitStrategy::Yielding => {
-                for _ in 0..YIELDING_SPINS {
-                    spin_loop();
-                    if let Some(answer) = poll() {
-                        return Some(answer);
-                    }
+                if let Some(answer) = poll_times(YIELDING_SPINS, spin_loop, &mut poll) {
+                    return Some(answer);
                 }
                 loop {
                     thread::yield_now();
@@ -190,17 +200,10 @@ impl Waiter {
                 }
             }
             WaitStrategy::Backoff { spins, yields } => {
-                for _ in 0..spins {
-                    spin_loop();
-                    if let Some(answer) = poll() {
-                        return Some(answer);
-                    }
-                }
-                for _ in 0..yields {
-                    thread::yield_now();
-                    if let Some(answer) = poll() {
-                        return Some(answer);
-                    }
+                if let Some(answer) = poll_times(spins, spin_loop, &mut poll)
+                    .or_else(|| poll_times(yields, thread::yield_now, &mut poll))
+                {
+                    return Some(answer);
                 }
                 let mut sleep = FIRST_SLEEP;
                 loop {
@@ -220,11 +223,8 @@ impl Waiter {
             }
             WaitStrategy::Blocking => self.queue.park_until(poll, deadline),
             WaitStrategy::SpinThenPark { spins } => {
-                for _ in 0..spins {
-                    spin_loop();
-                    if let Some(answer) = poll() {
-                        return Some(answer);
-                    }
+                if let Some(answer) = poll_times(spins, spin_loop, &mut poll) {
+                    return Some(answer);
                 }
                 if expired() {
                     return None;
@@ -239,20 +239,7 @@ impl Waiter {
     /// only when some thread is parked.
     #[inline]
     pub(crate) fn notify(&self) {
-        self.notify_if(self.parks());
-    }
-
-    /// Whether threads may park, so that changes must be notified: a constant of
-    /// the ring, which a claim reads once, when it is made.
-    #[inline]
-    pub(crate) fn parks(&self) -> bool {
-        self.strategy.parks()
-    }
-
-    /// [`notify`](Self::notify) with [`parks`](Self::parks) read earlier.
-    #[inline]
-    pub(crate) fn notify_if(&self, parks: bool) {
-        if parks {
+        if self.strategy.parks() {
             self.queue.notify();
         }
     }

@@ -80,7 +80,10 @@ impl<T> Reserve<T> for SingleProducer<T> {
         let last = self.claimed + n;
         let limit = self.shared.sequencer.single_cursor().limit();
         if last > limit {
-            look_again(&self.shared, last, limit, None).map_err(|_| Halted)?;
+            look_again(&self.shared, last, limit, |shared, wrap_point| {
+                shared.wait_for_room(wrap_point, None)
+            })
+            .map_err(|_| Halted)?;
         }
         self.claimed = last;
         Ok(last)
@@ -90,7 +93,9 @@ impl<T> Reserve<T> for SingleProducer<T> {
         let last = self.claimed + n;
         let limit = self.shared.sequencer.single_cursor().limit();
         if last > limit {
-            look_again(&self.shared, last, limit, Some(deadline))?;
+            look_again(&self.shared, last, limit, |shared, wrap_point| {
+                shared.room_by(wrap_point, deadline)
+            })?;
         }
         self.claimed = last;
         Ok(last)
@@ -98,26 +103,20 @@ impl<T> Reserve<T> for SingleProducer<T> {
 }
 
 /// The slow path of a claim up to `last` past the `limit` read: whether the ring
-/// was halted, then room, waited for (`wait` is `None`) or not (`Some` of the
-/// try's deadline), and the limit it gives. A function of the shared state alone,
-/// so that the producer's own fields stay in registers on the fast path.
+/// was halted, then the gating minimum `room` finds (waiting or not, as the claim
+/// does), and the limit it gives. A function of the shared state alone, so that
+/// the producer's own fields stay in registers on the fast path.
 #[cold]
 fn look_again<T>(
     shared: &Shared<T>,
     last: i64,
     limit: i64,
-    wait: Option<Option<Instant>>,
+    room: impl FnOnce(&Shared<T>, i64) -> Result<i64, TryClaimError>,
 ) -> Result<(), TryClaimError> {
     if shared.is_halted() {
         return Err(TryClaimError::Halted);
     }
-    let wrap_point = last - shared.capacity();
-    let minimum = match wait {
-        None => shared
-            .wait_for_room_forever(wrap_point)
-            .map_err(|_| TryClaimError::Halted)?,
-        Some(deadline) => shared.room_by(wrap_point, deadline)?,
-    };
+    let minimum = room(shared, last - shared.capacity())?;
     shared
         .sequencer
         .single_cursor()
