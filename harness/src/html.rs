@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::results::{format_ns, Summary};
+use crate::results::Summary;
 
 /// Escapes text for HTML.
 fn escape(text: &str) -> String {
@@ -64,43 +64,24 @@ figure svg {{ max-width: 100%; height: auto; }}
         "<p>Throughput: median of {} repetitions (slowest–fastest), peers interleaved round by round. Files beside this page: summary.json (every repetition), summary.csv, one .hgrm and one .hlog per latency series.</p>",
         summary.repetitions
     );
-    out.push_str("<table id=\"results\">\n<tr><th>scenario</th><th>batch</th><th>peer</th><th>per second, median (min–max)</th><th>p50</th><th>p99</th><th>p99.9</th><th>p99.99</th><th>max</th><th>seqlane ×</th><th>waiting</th></tr>\n");
+    out.push_str("<table id=\"results\">\n<tr>");
+    for column in Summary::COLUMNS {
+        let _ = write!(out, "<th>{}</th>", escape(column));
+    }
+    out.push_str("</tr>\n");
+    // Scenario, peer and waiting are words, the rest figures.
+    const TEXT: [usize; 3] = [0, 2, 10];
     for row in &summary.results {
-        let rate = match (&row.ops_per_sec, &row.unsupported) {
-            (_, Some(reason)) => format!("cannot run: {}", escape(reason)),
-            (None, None) if row.cpu_percent.is_some() => {
-                format!("{:.2} % of a core", row.cpu_percent.unwrap_or_default())
-            }
-            (Some(s), None) => format!(
-                "{:.2} M ({:.2}–{:.2})",
-                s.median / 1e6,
-                s.min / 1e6,
-                s.max / 1e6
-            ),
-            (None, None) => "-".to_owned(),
-        };
-        let latency: Vec<String> = row.latency_ns.map_or_else(
-            || vec!["-".to_owned(); 5],
-            |p| {
-                [p.p50, p.p99, p.p99_9, p.p99_99, p.max]
-                    .iter()
-                    .map(|&ns| format_ns(ns))
-                    .collect()
-            },
-        );
-        let ratio = summary
-            .seqlane_ratio(row)
-            .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"));
-        let _ = writeln!(
-            out,
-            "<tr><td class=\"text\">{}</td><td>{}</td><td class=\"text\">{}</td><td>{rate}</td><td>{}</td><td>{ratio}</td><td class=\"text\">{}{}</td></tr>",
-            escape(&row.scenario),
-            row.batch,
-            escape(&row.peer),
-            latency.join("</td><td>"),
-            escape(&row.wait_strategy),
-            if row.pinned { ", pinned" } else { "" }
-        );
+        out.push_str("<tr>");
+        for (index, cell) in summary.cells(row).iter().enumerate() {
+            let class = if TEXT.contains(&index) {
+                " class=\"text\""
+            } else {
+                ""
+            };
+            let _ = write!(out, "<td{class}>{}</td>", escape(cell));
+        }
+        out.push_str("</tr>\n");
     }
     out.push_str("</table>\n");
     for plot in plots {

@@ -214,53 +214,72 @@ impl Summary {
         (row.peer != "seqlane" && theirs > 0.0).then(|| ours / theirs)
     }
 
+    /// The table's column headings, in the order of [`cells`](Self::cells).
+    pub const COLUMNS: [&'static str; 11] = [
+        "scenario",
+        "batch",
+        "peer",
+        "Mops/s median (min–max)",
+        "p50",
+        "p99",
+        "p99.9",
+        "p99.99",
+        "max",
+        "seqlane ×",
+        "waiting",
+    ];
+
+    /// `row` as the table's cells, as text: what the terminal, `summary.md` and
+    /// `index.html` show.
+    pub fn cells(&self, row: &Row) -> [String; 11] {
+        let ops = match (&row.ops_per_sec, &row.unsupported) {
+            (_, Some(reason)) => format!("cannot run: {reason}"),
+            (None, None) if row.cpu_percent.is_some() => {
+                format!("{:.2} % of a core", row.cpu_percent.unwrap_or_default())
+            }
+            (Some(s), None) => format!(
+                "{:.2} ({:.2}–{:.2})",
+                s.median / 1e6,
+                s.min / 1e6,
+                s.max / 1e6
+            ),
+            (None, None) => "-".to_owned(),
+        };
+        let latency = row.latency_ns.map_or_else(
+            || std::array::from_fn(|_| "-".to_owned()),
+            |p| [p.p50, p.p99, p.p99_9, p.p99_99, p.max].map(format_ns),
+        );
+        let ratio = self
+            .seqlane_ratio(row)
+            .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"));
+        let waiting = format!(
+            "{}{}",
+            row.wait_strategy,
+            if row.pinned { ", pinned" } else { "" }
+        );
+        let [p50, p99, p99_9, p99_99, max] = latency;
+        [
+            row.scenario.clone(),
+            row.batch.to_string(),
+            row.peer.clone(),
+            ops,
+            p50,
+            p99,
+            p99_9,
+            p99_99,
+            max,
+            ratio,
+            waiting,
+        ]
+    }
+
     /// The results as a table (the terminal's and `summary.md`'s).
     pub fn table(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "| scenario | batch | peer | Mops/s median (min–max) | p50 | p99 | p99.9 | p99.99 | max | seqlane × | waiting |"
-        );
+        let _ = writeln!(out, "| {} |", Self::COLUMNS.join(" | "));
         let _ = writeln!(out, "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|");
         for row in &self.results {
-            let ops = match (&row.ops_per_sec, &row.unsupported) {
-                (_, Some(reason)) => format!("cannot run: {reason}"),
-                (None, None) if row.cpu_percent.is_some() => {
-                    format!("{:.2} % of a core", row.cpu_percent.unwrap_or_default())
-                }
-                (Some(s), None) => format!(
-                    "{:.2} ({:.2}–{:.2})",
-                    s.median / 1e6,
-                    s.min / 1e6,
-                    s.max / 1e6
-                ),
-                (None, None) => "-".to_owned(),
-            };
-            let latency = row.latency_ns.map_or_else(
-                || vec!["-".to_owned(); 5],
-                |p| {
-                    [p.p50, p.p99, p.p99_9, p.p99_99, p.max]
-                        .iter()
-                        .map(|&ns| format_ns(ns))
-                        .collect()
-                },
-            );
-            let ratio = self
-                .seqlane_ratio(row)
-                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"));
-            let waiting = format!(
-                "{}{}",
-                row.wait_strategy,
-                if row.pinned { ", pinned" } else { "" }
-            );
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {ops} | {} | {ratio} | {waiting} |",
-                row.scenario,
-                row.batch,
-                row.peer,
-                latency.join(" | ")
-            );
+            let _ = writeln!(out, "| {} |", self.cells(row).join(" | "));
         }
         out
     }
