@@ -189,6 +189,51 @@ pub trait Bus: Sync {
     }
 }
 
+/// For a bus whose `submit` returns once the command is done: `producers` threads
+/// each submit `per_producer` commands, one after the other; the time they took,
+/// or the first failure.
+pub fn submit_from_threads(
+    producers: usize,
+    per_producer: u64,
+    submit: impl Fn(Deposit) -> Result<(), String> + Sync,
+) -> Result<Duration, String> {
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..producers)
+            .map(|producer| {
+                let submit = &submit;
+                scope
+                    .spawn(move || (0..per_producer).try_for_each(|i| submit(command(producer, i))))
+            })
+            .collect();
+        threads
+            .into_iter()
+            .try_for_each(|t| t.join().expect("a producer panicked"))
+    })?;
+    Ok(started.elapsed())
+}
+
+/// For the same kind of bus: `count` commands offered at `rate` from one thread,
+/// each timed from its intended send time to `submit`'s return (processed, visible
+/// and, where the bus syncs, durable at once); or the first failure.
+pub fn synchronous_latency(
+    rate: u64,
+    count: u64,
+    mut submit: impl FnMut(Deposit) -> Result<(), String>,
+) -> Result<Histogram<u64>, String> {
+    let mut histogram = crate::peers::histogram();
+    let mut failed = None;
+    let epoch = std::time::Instant::now();
+    crate::pacing::paced(epoch, rate, count, crate::pacing::Wait::Sleep, |i, due| {
+        if let Err(e) = submit(command(0, i)) {
+            failed.get_or_insert(e);
+        }
+        let latency = (epoch.elapsed().as_nanos() as u64).saturating_sub(due);
+        histogram.saturating_record(latency.max(1));
+    });
+    failed.map_or(Ok(histogram), Err)
+}
+
 /// Checks a run's totals: a bus that lost or duplicated a command fails the run.
 pub fn verify(
     bus: &str,

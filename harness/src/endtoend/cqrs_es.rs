@@ -11,7 +11,6 @@
 //! keeps events in memory: it has no durable rows.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use async_trait::async_trait;
 use cqrs_es::event_sink::EventSink;
@@ -20,8 +19,10 @@ use cqrs_es::{Aggregate, CqrsFramework, DomainEvent, EventEnvelope, Query};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::{command, Bus, Deposit, Durability, Finished, Level, Totals, ACCOUNTS};
-use crate::pacing::{paced, Wait};
+use super::{
+    submit_from_threads, synchronous_latency, Bus, Deposit, Durability, Finished, Level, Totals,
+    ACCOUNTS,
+};
 use crate::scenario::NoFigure;
 
 /// One account: the aggregate.
@@ -165,21 +166,7 @@ impl Bus for CqrsEs {
             ));
         }
         let bus = Instance::new();
-        let started = Instant::now();
-        std::thread::scope(|scope| {
-            let threads: Vec<_> = (0..producers)
-                .map(|producer| {
-                    let bus = &bus;
-                    scope.spawn(move || {
-                        (0..per_producer).try_for_each(|i| bus.submit(command(producer, i)))
-                    })
-                })
-                .collect();
-            threads
-                .into_iter()
-                .try_for_each(|t| t.join().expect("a producer panicked"))
-        })?;
-        let elapsed = started.elapsed();
+        let elapsed = submit_from_threads(producers, per_producer, |deposit| bus.submit(deposit))?;
         let view = bus.view.lock().unwrap_or_else(|p| p.into_inner());
         Ok(Finished {
             elapsed,
@@ -195,20 +182,9 @@ impl Bus for CqrsEs {
             ));
         }
         let bus = Instance::new();
-        let mut histogram = crate::peers::histogram();
-        let epoch = Instant::now();
-        let mut failed = None;
-        paced(epoch, rate, count, Wait::Sleep, |i, due| {
-            if let Err(e) = bus.submit(command(0, i)) {
-                failed.get_or_insert(e);
-            }
-            // Processed and visible at once: `execute` returns after the queries ran.
-            let latency = (epoch.elapsed().as_nanos() as u64).saturating_sub(due);
-            histogram.saturating_record(latency.max(1));
-        });
-        match failed {
-            Some(e) => Err(NoFigure::Failed(e)),
-            None => Ok(histogram),
-        }
+        // Processed and visible at once: `execute` returns after the queries ran.
+        Ok(synchronous_latency(rate, count, |deposit| {
+            bus.submit(deposit)
+        })?)
     }
 }

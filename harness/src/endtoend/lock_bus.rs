@@ -18,13 +18,14 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
-use std::time::Instant;
 
 use hdrhistogram::Histogram;
 use seqlane_journal::{Journal, JournalOptions, SyncPolicy};
 
-use super::{command, Bus, Deposit, Deposited, Durability, Finished, Ledger, Level, Totals};
-use crate::pacing::{paced, Wait};
+use super::{
+    submit_from_threads, synchronous_latency, Bus, Deposit, Deposited, Durability, Finished,
+    Ledger, Level, Totals,
+};
 use crate::scenario::NoFigure;
 
 type Handler = Box<dyn FnMut(&dyn Any, &mut Vec<Box<dyn Any + Send>>) + Send>;
@@ -177,18 +178,10 @@ impl Bus for LockBus {
             ));
         }
         let bus = Instance::new(self.journal, durability == Durability::Synced)?;
-        let started = Instant::now();
-        std::thread::scope(|scope| {
-            for producer in 0..producers {
-                let bus = &bus;
-                scope.spawn(move || {
-                    for i in 0..per_producer {
-                        bus.submit(Box::new(command(producer, i)));
-                    }
-                });
-            }
-        });
-        let elapsed = started.elapsed();
+        let elapsed = submit_from_threads(producers, per_producer, |command| {
+            bus.submit(Box::new(command));
+            Ok(())
+        })?;
         let totals = *bus.read_model.read().unwrap();
         let balance_sum = bus.ledger.lock().unwrap().balances.iter().sum();
         if bus.events.lock().unwrap().list.len() as u64 != totals.deposits {
@@ -208,15 +201,9 @@ impl Bus for LockBus {
             ));
         }
         let bus = Instance::new(self.journal, level == Level::Durable)?;
-        let mut histogram = crate::peers::histogram();
-        let epoch = Instant::now();
-        paced(epoch, rate, count, Wait::Sleep, |i, due| {
-            bus.submit(Box::new(command(0, i)));
-            // Processed, visible and (with a journal, when asked) durable at once:
-            // `submit` is synchronous.
-            let latency = (epoch.elapsed().as_nanos() as u64).saturating_sub(due);
-            histogram.saturating_record(latency.max(1));
-        });
-        Ok(histogram)
+        Ok(synchronous_latency(rate, count, |command| {
+            bus.submit(Box::new(command));
+            Ok(())
+        })?)
     }
 }
