@@ -17,6 +17,7 @@ mod domain;
 mod error;
 mod gateway;
 mod health;
+mod inline;
 mod journaler;
 mod logic;
 mod metrics;
@@ -33,6 +34,7 @@ mod shared;
 mod slots;
 mod snapshot;
 mod start;
+mod topology;
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -50,6 +52,7 @@ pub use receipt::{Receipt, Until, WaitError};
 pub use schema::EventSchema;
 pub use snapshot::Retention;
 pub use start::Recovery;
+pub use topology::Topology;
 
 use seqlane_journal::Codec;
 
@@ -61,6 +64,12 @@ use progress::Line;
 use shared::{EngineShared, Failure};
 use slots::{Entry, Submission};
 use snapshot::Refused;
+
+/// An engine's rings: input, and output under [`Topology::ThreadPerStage`].
+type Rings<A> = (
+    Ring<Submission<<A as Aggregate>::Command>>,
+    Option<Ring<Entry<<A as Aggregate>::Event>>>,
+);
 
 /// What [`Engine::shutdown`] hands back.
 #[derive(Debug)]
@@ -91,8 +100,8 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
         Ok(Engine {
             engine: started.engine,
             gateway: started.gateway,
-            input: Some(started.input),
-            output: Some(started.output),
+            rings: Some((started.input, started.output)),
+            topology: started.topology,
             recovery: started.recovery,
         })
     }
@@ -104,8 +113,10 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EngineBuilder<A, C> {
 pub struct Engine<A: Aggregate> {
     engine: Arc<EngineShared<A>>,
     gateway: Gateway<A>,
-    input: Option<Ring<Submission<A::Command>>>,
-    output: Option<Ring<Entry<A::Event>>>,
+    /// The input ring and, under [`Topology::ThreadPerStage`], the output ring;
+    /// `None` once stopped.
+    rings: Option<Rings<A>>,
+    topology: Topology,
     recovery: Recovery,
 }
 
@@ -129,11 +140,17 @@ impl<A: Aggregate> Engine<A> {
         self.engine.health()
     }
 
+    /// Which threads run the stages: what the builder's
+    /// [`topology`](EngineBuilder::topology) chose (never [`Topology::Auto`]).
+    pub fn topology(&self) -> Topology {
+        self.topology
+    }
+
     /// Whether the business-logic thread got the core it asked for.
     pub fn logic_pinning(&self) -> Pinning {
-        self.input
+        self.rings
             .as_ref()
-            .and_then(|ring| ring.stages().first().map(|stage| stage.pinning))
+            .and_then(|(input, _)| input.stages().first().map(|stage| stage.pinning))
             .unwrap_or(Pinning::NotRequested)
     }
 
@@ -207,7 +224,7 @@ impl<A: Aggregate> Engine<A> {
     }
 
     fn stop(&mut self) -> Result<(), EngineError> {
-        let (Some(input), Some(output)) = (self.input.take(), self.output.take()) else {
+        let Some((input, output)) = self.rings.take() else {
             return Ok(());
         };
         // SeqCst: the Dekker pair with the gateway's claim and check of `closed`:
@@ -218,7 +235,7 @@ impl<A: Aggregate> Engine<A> {
         // unless the logic stopped on a failure.
         let _ = self.engine.progress.wait_processed(last, None);
         let input = input.halt();
-        let output = output.join();
+        let output = output.map_or(Ok(()), Ring::join);
         let failure = lock(&self.engine.failure).take();
         match failure {
             None => {

@@ -94,7 +94,7 @@ pub use engine::{
     Accepted, Aggregate, Command, CommandId, Engine, EngineBuilder, EngineError, EventSchema,
     Gateway, Health, Metrics, Outcome, Projection, ProjectionFailure, ProjectionHealth,
     ProjectionId, ProjectionMetrics, ProjectionRestart, ReadModel, Receipt, Recovery, Rejection,
-    Retention, Stopped, SubmitError, TrySubmitError, Until, WaitError,
+    Retention, Stopped, SubmitError, Topology, TrySubmitError, Until, WaitError,
 };
 pub use error::{Halted, RingError, StagePanic, TryClaimError};
 pub use poller::{Polled, Poller};

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::{Bank, Ledger, Op};
 use proptest::prelude::*;
-use seqlane::{Aggregate, Command, CommandId, EngineBuilder, Projection, Until};
+use seqlane::{Aggregate, Command, CommandId, EngineBuilder, Projection, Topology, Until};
 use seqlane_journal::{JournalOptions, SyncPolicy};
 
 const CHILD_DIR: &str = "SEQLANE_ENGINE_CRASH_DIR";
@@ -87,6 +87,12 @@ fn crash_child_engine() {
     let seed: u64 = std::env::var(CHILD_SEED).unwrap().parse().unwrap();
     let len: usize = std::env::var(CHILD_LEN).unwrap().parse().unwrap();
     let (mut builder, _) = engine_builder(Path::new(&dir));
+    // Half the kills land in each topology.
+    builder = builder.topology(if seed.is_multiple_of(2) {
+        Topology::OneThread
+    } else {
+        Topology::ThreadPerStage
+    });
     if let Ok(every) = std::env::var(CHILD_SNAPSHOTS) {
         builder = builder.snapshot_every(every.parse().unwrap());
     }

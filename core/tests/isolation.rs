@@ -63,6 +63,7 @@ struct Running {
 
 fn start(dir: &Path, shared: bool, poison: i64, restart: ProjectionRestart) -> Running {
     let mut builder = EngineBuilder::new(dir, Bank::default())
+        .topology(common::topology())
         .journal_options(JournalOptions::default().segment_size(1 << 20))
         .input_capacity(64)
         .output_capacity(64)
@@ -79,65 +80,67 @@ fn start(dir: &Path, shared: bool, poison: i64, restart: ProjectionRestart) -> R
 
 #[test]
 fn a_panicking_projection_stops_alone() {
-    for shared in [true, false] {
-        let dir = tempfile::tempdir().unwrap();
-        let run = start(dir.path(), shared, 13, ProjectionRestart::Retry);
-        let gateway = run.engine.gateway();
-        accepted(&gateway, Op::Open(0), Until::Processed);
-        accepted(
-            &gateway,
-            Op::Deposit(0, 1),
-            Until::Visible(run.fragile.id()),
-        );
-        let poisoned = accepted(&gateway, Op::Deposit(0, 13), Until::Durable);
-        let poisoned_at = *poisoned.records.unwrap().start();
-        for _ in 0..100 {
-            gateway.send(Op::Deposit(0, 2)).unwrap();
-        }
-        // The journal and the other projection go on.
-        accepted(&gateway, Op::Deposit(0, 2), Until::Durable);
-        accepted(&gateway, Op::Deposit(0, 2), Until::Visible(run.ledger.id()));
-        assert_eq!(
-            run.ledger.get().balances[&0],
-            1 + 13 + 2 * 102,
-            "shared {shared}"
-        );
-        // The failed one answers its waits with an error naming it.
-        let wait = gateway
-            .submit(Op::Deposit(0, 2))
-            .unwrap()
-            .wait(Until::Visible(run.fragile.id()));
-        match wait {
-            Err(WaitError::Stopped(reason)) => {
-                assert!(reason.contains("projection `fragile` failed"), "{reason}");
-                assert!(
-                    reason.contains(&format!("record {poisoned_at}")),
-                    "{reason}"
-                );
+    common::in_each_topology(|| {
+        for shared in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let run = start(dir.path(), shared, 13, ProjectionRestart::Retry);
+            let gateway = run.engine.gateway();
+            accepted(&gateway, Op::Open(0), Until::Processed);
+            accepted(
+                &gateway,
+                Op::Deposit(0, 1),
+                Until::Visible(run.fragile.id()),
+            );
+            let poisoned = accepted(&gateway, Op::Deposit(0, 13), Until::Durable);
+            let poisoned_at = *poisoned.records.unwrap().start();
+            for _ in 0..100 {
+                gateway.send(Op::Deposit(0, 2)).unwrap();
             }
-            other => panic!("shared {shared}: {other:?}"),
+            // The journal and the other projection go on.
+            accepted(&gateway, Op::Deposit(0, 2), Until::Durable);
+            accepted(&gateway, Op::Deposit(0, 2), Until::Visible(run.ledger.id()));
+            assert_eq!(
+                run.ledger.get().balances[&0],
+                1 + 13 + 2 * 102,
+                "shared {shared}"
+            );
+            // The failed one answers its waits with an error naming it.
+            let wait = gateway
+                .submit(Op::Deposit(0, 2))
+                .unwrap()
+                .wait(Until::Visible(run.fragile.id()));
+            match wait {
+                Err(WaitError::Stopped(reason)) => {
+                    assert!(reason.contains("projection `fragile` failed"), "{reason}");
+                    assert!(
+                        reason.contains(&format!("record {poisoned_at}")),
+                        "{reason}"
+                    );
+                }
+                other => panic!("shared {shared}: {other:?}"),
+            }
+            assert_eq!(run.fragile.get().0, 1, "its last view stays published");
+            let health = run.engine.health();
+            assert!(!health.is_healthy());
+            assert!(health.projections[0].failed.is_none());
+            let failure = health.projections[1]
+                .failed
+                .clone()
+                .expect("fragile failed");
+            assert_eq!(failure.sequence, poisoned_at);
+            assert!(
+                failure.message.contains("cannot count a deposit of 13"),
+                "{failure:?}"
+            );
+            // A snapshot cannot include it: refused, not hung.
+            assert!(run.engine.snapshot().is_err());
+            let stopped = run
+                .engine
+                .shutdown()
+                .expect("a failed projection is no engine failure");
+            assert_eq!(stopped.state.balances[&0], 1 + 13 + 2 * 103);
         }
-        assert_eq!(run.fragile.get().0, 1, "its last view stays published");
-        let health = run.engine.health();
-        assert!(!health.is_healthy());
-        assert!(health.projections[0].failed.is_none());
-        let failure = health.projections[1]
-            .failed
-            .clone()
-            .expect("fragile failed");
-        assert_eq!(failure.sequence, poisoned_at);
-        assert!(
-            failure.message.contains("cannot count a deposit of 13"),
-            "{failure:?}"
-        );
-        // A snapshot cannot include it: refused, not hung.
-        assert!(run.engine.snapshot().is_err());
-        let stopped = run
-            .engine
-            .shutdown()
-            .expect("a failed projection is no engine failure");
-        assert_eq!(stopped.state.balances[&0], 1 + 13 + 2 * 103);
-    }
+    });
 }
 
 /// Writes 1, a snapshot, 13 (the poison), then 2s.
@@ -161,100 +164,108 @@ fn poisoned_journal(dir: &Path) -> u64 {
 
 #[test]
 fn retry_replays_it_again_and_it_stops_again_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let poisoned_at = poisoned_journal(dir.path());
-    let run = start(dir.path(), true, 13, ProjectionRestart::Retry);
-    let failure = run.engine.health().projections[1].failed.clone();
-    assert_eq!(
-        failure.map(|f| f.sequence),
-        Some(poisoned_at),
-        "it fails again, alone"
-    );
-    assert_eq!(run.ledger.get().balances[&0], 1 + 13 + 20);
-    let gateway = run.engine.gateway();
-    accepted(&gateway, Op::Deposit(0, 2), Until::Visible(run.ledger.id()));
-    assert!(gateway
-        .submit(Op::Deposit(0, 2))
-        .unwrap()
-        .wait(Until::Visible(run.fragile.id()))
-        .is_err());
-    run.engine.shutdown().unwrap();
-    let quarantine = std::fs::read_to_string(dir.path().join("quarantine")).unwrap();
-    assert_eq!(quarantine.lines().count(), 2, "{quarantine}");
-    assert!(quarantine
-        .lines()
-        .all(|l| l.starts_with(&format!("fragile\t{poisoned_at}\t"))));
+    common::in_each_topology(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let poisoned_at = poisoned_journal(dir.path());
+        let run = start(dir.path(), true, 13, ProjectionRestart::Retry);
+        let failure = run.engine.health().projections[1].failed.clone();
+        assert_eq!(
+            failure.map(|f| f.sequence),
+            Some(poisoned_at),
+            "it fails again, alone"
+        );
+        assert_eq!(run.ledger.get().balances[&0], 1 + 13 + 20);
+        let gateway = run.engine.gateway();
+        accepted(&gateway, Op::Deposit(0, 2), Until::Visible(run.ledger.id()));
+        assert!(gateway
+            .submit(Op::Deposit(0, 2))
+            .unwrap()
+            .wait(Until::Visible(run.fragile.id()))
+            .is_err());
+        run.engine.shutdown().unwrap();
+        let quarantine = std::fs::read_to_string(dir.path().join("quarantine")).unwrap();
+        assert_eq!(quarantine.lines().count(), 2, "{quarantine}");
+        assert!(quarantine
+            .lines()
+            .all(|l| l.starts_with(&format!("fragile\t{poisoned_at}\t"))));
 
-    // With the bug fixed, a retry goes on from where it is.
-    let run = start(dir.path(), true, -1, ProjectionRestart::Retry);
-    assert!(run.engine.health().is_healthy());
-    assert_eq!(
-        *run.fragile.get(),
-        (1 + 1 + 10 + 2, true),
-        "from its snapshot part"
-    );
-    run.engine.shutdown().unwrap();
+        // With the bug fixed, a retry goes on from where it is.
+        let run = start(dir.path(), true, -1, ProjectionRestart::Retry);
+        assert!(run.engine.health().is_healthy());
+        assert_eq!(
+            *run.fragile.get(),
+            (1 + 1 + 10 + 2, true),
+            "from its snapshot part"
+        );
+        run.engine.shutdown().unwrap();
+    });
 }
 
 #[test]
 fn skip_passes_over_the_quarantined_record_for_that_projection_only() {
-    let dir = tempfile::tempdir().unwrap();
-    poisoned_journal(dir.path());
-    // The failure reaches the quarantine list as it happens; skip it.
-    let run = start(dir.path(), true, 13, ProjectionRestart::Skip);
-    assert!(
-        run.engine.health().is_healthy(),
-        "{:?}",
-        run.engine.health()
-    );
-    assert_eq!(
-        *run.fragile.get(),
-        (1 + 10, true),
-        "every deposit but the poisoned one"
-    );
-    assert_eq!(
-        run.ledger.get().balances[&0],
-        1 + 13 + 20,
-        "the ledger has it"
-    );
-    let gateway = run.engine.gateway();
-    accepted(
-        &gateway,
-        Op::Deposit(0, 2),
-        Until::Visible(run.fragile.id()),
-    );
-    assert_eq!(run.fragile.get().0, 12);
-    run.engine.shutdown().unwrap();
+    common::in_each_topology(|| {
+        let dir = tempfile::tempdir().unwrap();
+        poisoned_journal(dir.path());
+        // The failure reaches the quarantine list as it happens; skip it.
+        let run = start(dir.path(), true, 13, ProjectionRestart::Skip);
+        assert!(
+            run.engine.health().is_healthy(),
+            "{:?}",
+            run.engine.health()
+        );
+        assert_eq!(
+            *run.fragile.get(),
+            (1 + 10, true),
+            "every deposit but the poisoned one"
+        );
+        assert_eq!(
+            run.ledger.get().balances[&0],
+            1 + 13 + 20,
+            "the ledger has it"
+        );
+        let gateway = run.engine.gateway();
+        accepted(
+            &gateway,
+            Op::Deposit(0, 2),
+            Until::Visible(run.fragile.id()),
+        );
+        assert_eq!(run.fragile.get().0, 12);
+        run.engine.shutdown().unwrap();
+    });
 }
 
 #[test]
 fn rebuild_replays_it_from_the_journals_start() {
-    let dir = tempfile::tempdir().unwrap();
-    poisoned_journal(dir.path());
-    let run = start(dir.path(), true, -1, ProjectionRestart::Rebuild);
-    assert!(run.engine.health().is_healthy());
-    assert_eq!(
-        *run.fragile.get(),
-        (1 + 1 + 10, false),
-        "not from its snapshot part"
-    );
-    run.engine.shutdown().unwrap();
+    common::in_each_topology(|| {
+        let dir = tempfile::tempdir().unwrap();
+        poisoned_journal(dir.path());
+        let run = start(dir.path(), true, -1, ProjectionRestart::Rebuild);
+        assert!(run.engine.health().is_healthy());
+        assert_eq!(
+            *run.fragile.get(),
+            (1 + 1 + 10, false),
+            "not from its snapshot part"
+        );
+        run.engine.shutdown().unwrap();
+    });
 }
 
 /// Restarted with `start` while it is failed, every `Visible` wait answers at once.
 #[test]
 fn a_projection_that_fails_in_replay_answers_its_waits_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    poisoned_journal(dir.path());
-    let run: Running = start(dir.path(), false, 13, ProjectionRestart::Retry);
-    let gateway = run.engine.gateway();
-    let wait = gateway
-        .submit(Op::Deposit(0, 5))
-        .unwrap()
-        .wait(Until::Visible(run.fragile.id()));
-    assert!(
-        matches!(wait, Err(WaitError::Stopped(ref r)) if r.contains("`fragile`")),
-        "{wait:?}"
-    );
-    run.engine.shutdown().unwrap();
+    common::in_each_topology(|| {
+        let dir = tempfile::tempdir().unwrap();
+        poisoned_journal(dir.path());
+        let run: Running = start(dir.path(), false, 13, ProjectionRestart::Retry);
+        let gateway = run.engine.gateway();
+        let wait = gateway
+            .submit(Op::Deposit(0, 5))
+            .unwrap()
+            .wait(Until::Visible(run.fragile.id()));
+        assert!(
+            matches!(wait, Err(WaitError::Stopped(ref r)) if r.contains("`fragile`")),
+            "{wait:?}"
+        );
+        run.engine.shutdown().unwrap();
+    });
 }

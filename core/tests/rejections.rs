@@ -4,6 +4,8 @@
 //! not `decide`'s (a version conflict), in which case the id stays free.
 #![cfg(not(any(loom, miri)))] // real threads and a memory-mapped journal
 
+mod common;
+
 use std::path::Path;
 
 use seqlane::{
@@ -106,6 +108,7 @@ impl Projection<i64> for Sales {
 
 fn start_with_sales<const MODE: u8>(dir: &Path) -> (Engine<Seats<MODE>>, ReadModel<u64>) {
     let mut builder = EngineBuilder::new(dir, Seats::<MODE>::default())
+        .topology(common::topology())
         .journal_options(JournalOptions::default().segment_size(1 << 20))
         .input_capacity(64)
         .output_capacity(64);
@@ -134,102 +137,110 @@ const SOLD_OUT: Refusal = Refusal::SoldOut { wanted: 5, left: 2 };
 
 #[test]
 fn a_rejected_id_gets_the_same_rejection_across_restarts_and_snapshots() {
-    let dir = tempfile::tempdir().unwrap();
-    let id = CommandId(0x5ea7);
-    let sell = || Command::new(Op::Sell(5)).with_id(id);
-    {
+    common::in_each_topology(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let id = CommandId(0x5ea7);
+        let sell = || Command::new(Op::Sell(5)).with_id(id);
+        {
+            let engine = start::<REMEMBER>(dir.path());
+            submit(&engine, Op::Add(2), Until::Processed).unwrap();
+            let first = submit(&engine, sell(), Until::Durable);
+            assert_eq!(first, Err(Rejection::Domain(SOLD_OUT)));
+            // Enough seats now, but the id was decided: the same rejection, no sale.
+            submit(&engine, Op::Add(10), Until::Processed).unwrap();
+            assert_eq!(submit(&engine, sell(), Until::Durable), first);
+            let metrics = engine.metrics();
+            assert_eq!((metrics.rejected, metrics.duplicates), (1, 1));
+            assert_eq!(engine.shutdown().unwrap().state.left, 12);
+        }
+        {
+            let (engine, sales) = start_with_sales::<REMEMBER>(dir.path());
+            assert_eq!(
+                submit(&engine, sell(), Until::Visible(sales.id())),
+                Err(Rejection::Domain(SOLD_OUT)),
+                "the rejection is journaled, so a restart remembers it"
+            );
+            engine.snapshot().unwrap();
+            engine.shutdown().unwrap();
+        }
         let engine = start::<REMEMBER>(dir.path());
-        submit(&engine, Op::Add(2), Until::Processed).unwrap();
-        let first = submit(&engine, sell(), Until::Durable);
-        assert_eq!(first, Err(Rejection::Domain(SOLD_OUT)));
-        // Enough seats now, but the id was decided: the same rejection, no sale.
-        submit(&engine, Op::Add(10), Until::Processed).unwrap();
-        assert_eq!(submit(&engine, sell(), Until::Durable), first);
-        let metrics = engine.metrics();
-        assert_eq!((metrics.rejected, metrics.duplicates), (1, 1));
-        assert_eq!(engine.shutdown().unwrap().state.left, 12);
-    }
-    {
-        let (engine, sales) = start_with_sales::<REMEMBER>(dir.path());
+        assert!(engine.recovery().snapshot.is_some());
         assert_eq!(
-            submit(&engine, sell(), Until::Visible(sales.id())),
+            submit(&engine, sell(), Until::Processed),
             Err(Rejection::Domain(SOLD_OUT)),
-            "the rejection is journaled, so a restart remembers it"
+            "the snapshot remembers it"
         );
-        engine.snapshot().unwrap();
-        engine.shutdown().unwrap();
-    }
-    let engine = start::<REMEMBER>(dir.path());
-    assert!(engine.recovery().snapshot.is_some());
-    assert_eq!(
-        submit(&engine, sell(), Until::Processed),
-        Err(Rejection::Domain(SOLD_OUT)),
-        "the snapshot remembers it"
-    );
-    // Another id is decided on its own.
-    let other = Command::new(Op::Sell(5)).with_id(CommandId(1));
-    assert!(submit(&engine, other, Until::Durable).is_ok());
-    assert_eq!(engine.shutdown().unwrap().state.left, 7);
+        // Another id is decided on its own.
+        let other = Command::new(Op::Sell(5)).with_id(CommandId(1));
+        assert!(submit(&engine, other, Until::Durable).is_ok());
+        assert_eq!(engine.shutdown().unwrap().state.left, 7);
+    });
 }
 
 #[test]
 fn without_an_encoding_a_rejected_id_is_decided_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = start::<FORGET>(dir.path());
-    let sell = || Command::new(Op::Sell(5)).with_id(CommandId(9));
-    // Durable: the journaler has counted this command's record before `before`.
-    submit(&engine, Op::Add(2), Until::Durable).unwrap();
-    let before = engine.metrics().journal_records;
-    assert_eq!(
-        submit(&engine, sell(), Until::Durable),
-        Err(Rejection::Domain(SOLD_OUT))
-    );
-    assert_eq!(
-        engine.metrics().journal_records,
-        before,
-        "nothing journaled"
-    );
-    submit(&engine, Op::Add(10), Until::Processed).unwrap();
-    assert!(submit(&engine, sell(), Until::Processed).is_ok());
-    assert_eq!(engine.shutdown().unwrap().state.left, 7);
+    common::in_each_topology(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = start::<FORGET>(dir.path());
+        let sell = || Command::new(Op::Sell(5)).with_id(CommandId(9));
+        // Durable: the journaler has counted this command's record before `before`.
+        submit(&engine, Op::Add(2), Until::Durable).unwrap();
+        let before = engine.metrics().journal_records;
+        assert_eq!(
+            submit(&engine, sell(), Until::Durable),
+            Err(Rejection::Domain(SOLD_OUT))
+        );
+        assert_eq!(
+            engine.metrics().journal_records,
+            before,
+            "nothing journaled"
+        );
+        submit(&engine, Op::Add(10), Until::Processed).unwrap();
+        assert!(submit(&engine, sell(), Until::Processed).is_ok());
+        assert_eq!(engine.shutdown().unwrap().state.left, 7);
+    });
 }
 
 #[test]
 fn a_version_conflict_leaves_the_id_free() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = start::<REMEMBER>(dir.path());
-    submit(&engine, Op::Add(2), Until::Processed).unwrap();
-    let id = CommandId(3);
-    let stale = Command::new(Op::Sell(1)).with_id(id).expect_version(0);
-    assert_eq!(
-        submit(&engine, stale, Until::Durable),
-        Err(Rejection::Conflict {
-            expected: 0,
-            actual: 1
-        })
-    );
-    let current = Command::new(Op::Sell(1)).with_id(id).expect_version(1);
-    assert!(submit(&engine, current, Until::Durable).is_ok());
-    assert_eq!(engine.shutdown().unwrap().state.left, 1);
+    common::in_each_topology(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = start::<REMEMBER>(dir.path());
+        submit(&engine, Op::Add(2), Until::Processed).unwrap();
+        let id = CommandId(3);
+        let stale = Command::new(Op::Sell(1)).with_id(id).expect_version(0);
+        assert_eq!(
+            submit(&engine, stale, Until::Durable),
+            Err(Rejection::Conflict {
+                expected: 0,
+                actual: 1
+            })
+        );
+        let current = Command::new(Op::Sell(1)).with_id(id).expect_version(1);
+        assert!(submit(&engine, current, Until::Durable).is_ok());
+        assert_eq!(engine.shutdown().unwrap().state.left, 1);
+    });
 }
 
 #[test]
 fn a_rejection_that_no_longer_decodes_is_still_not_run_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let sell = || Command::new(Op::Sell(5)).with_id(CommandId(4));
-    {
-        let engine = start::<REMEMBER>(dir.path());
-        submit(&engine, Op::Add(2), Until::Processed).unwrap();
-        assert!(submit(&engine, sell(), Until::Durable).is_err());
-        submit(&engine, Op::Add(10), Until::Processed).unwrap();
-        engine.shutdown().unwrap();
-    }
-    let engine = start::<GARBLE>(dir.path());
-    match submit(&engine, sell(), Until::Processed) {
-        Err(Rejection::Undecodable(reason)) => {
-            assert!(reason.contains("encoded differently"), "{reason}");
+    common::in_each_topology(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let sell = || Command::new(Op::Sell(5)).with_id(CommandId(4));
+        {
+            let engine = start::<REMEMBER>(dir.path());
+            submit(&engine, Op::Add(2), Until::Processed).unwrap();
+            assert!(submit(&engine, sell(), Until::Durable).is_err());
+            submit(&engine, Op::Add(10), Until::Processed).unwrap();
+            engine.shutdown().unwrap();
         }
-        other => panic!("expected an undecodable rejection, got {other:?}"),
-    }
-    assert_eq!(engine.shutdown().unwrap().state.left, 12, "nothing sold");
+        let engine = start::<GARBLE>(dir.path());
+        match submit(&engine, sell(), Until::Processed) {
+            Err(Rejection::Undecodable(reason)) => {
+                assert!(reason.contains("encoded differently"), "{reason}");
+            }
+            other => panic!("expected an undecodable rejection, got {other:?}"),
+        }
+        assert_eq!(engine.shutdown().unwrap().state.left, 12, "nothing sold");
+    });
 }

@@ -13,7 +13,7 @@ use crate::engine::progress::ProjectionId;
 use crate::engine::projection::{ReadModel, Running};
 use crate::engine::publish::Publication;
 use crate::engine::snapshot::Retention;
-use crate::engine::{health, schema};
+use crate::engine::{health, schema, Topology};
 use crate::sync::Arc;
 use crate::WaitStrategy;
 
@@ -109,6 +109,8 @@ impl<A: Aggregate> EngineBuilder<A, Postcard> {
                 wait: WaitStrategy::default(),
                 logic_core: (cores >= 4).then(|| cores - 1),
                 share_projection_thread: cores < 4,
+                topology: Topology::Auto,
+                producers: 1,
                 snapshot_every: None,
                 keep_snapshots: 2,
                 retention: Retention::KeepAll,
@@ -271,9 +273,26 @@ impl<A: Aggregate, C> EngineBuilder<A, C> {
         self
     }
 
-    /// Runs all projections on one thread (`true`) or each on its own.
+    /// Runs all projections on one thread (`true`) or each on its own, under
+    /// [`Topology::ThreadPerStage`].
     pub fn share_projection_thread(mut self, share: bool) -> Self {
         self.config.share_projection_thread = share;
+        self
+    }
+
+    /// Which threads run the stages; [`Topology::Auto`] (the default) chooses from
+    /// the core count at start, and [`Engine::topology`](crate::Engine::topology)
+    /// says what it chose.
+    pub fn topology(mut self, topology: Topology) -> Self {
+        self.config.topology = topology;
+        self
+    }
+
+    /// How many threads will submit commands at once (default 1): what
+    /// [`Topology::Auto`] counts beside the engine's own threads. It limits
+    /// nothing; any number of threads may submit.
+    pub fn producer_threads(mut self, threads: usize) -> Self {
+        self.config.producers = threads;
         self
     }
 
@@ -341,6 +360,7 @@ impl<A: Aggregate, C> fmt::Debug for EngineBuilder<A, C> {
             .field("output_capacity", &self.config.output_capacity)
             .field("wait", &self.config.wait)
             .field("logic_core", &self.config.logic_core)
+            .field("topology", &self.config.topology)
             .field("projections", &self.config.projections.len())
             .finish()
     }

@@ -9,7 +9,7 @@ use seqlane_journal::JournalOptions;
 use crate::engine::domain::Aggregate;
 use crate::engine::projection::BoxedRunner;
 use crate::engine::snapshot::Retention;
-use crate::engine::{health, schema};
+use crate::engine::{health, schema, Topology};
 use crate::WaitStrategy;
 
 /// Everything an [`EngineBuilder`](crate::EngineBuilder) collects but the codec:
@@ -23,6 +23,9 @@ pub(crate) struct EngineConfig<A: Aggregate> {
     pub(crate) wait: WaitStrategy,
     pub(crate) logic_core: Option<usize>,
     pub(crate) share_projection_thread: bool,
+    pub(crate) topology: Topology,
+    /// Threads the user will submit from, for [`Topology::Auto`].
+    pub(crate) producers: usize,
     pub(crate) snapshot_every: Option<u64>,
     pub(crate) keep_snapshots: usize,
     pub(crate) retention: Retention,

@@ -6,16 +6,16 @@ use std::ops::RangeInclusive;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::engine::domain::{Aggregate, Command, CommandId};
+use crate::engine::inline::Output;
 use crate::engine::model::{Model, Remembered};
 use crate::engine::outcome::{Accepted, Decided, Outcome, Rejection};
 use crate::engine::progress::Line;
 use crate::engine::record;
 use crate::engine::shared::{EngineShared, Failure};
-use crate::engine::slots::{Entry, Submission};
+use crate::engine::slots::Submission;
 use crate::engine::snapshot::{self, Refused, Saved};
 use crate::stage::{panic_message, EventHandler};
 use crate::sync::{lock, Arc};
-use crate::{Producer, SingleProducer};
 use seqlane_journal::Codec;
 
 /// A command's outcome, with the journal records it left.
@@ -63,7 +63,8 @@ pub(crate) struct Logic<A: Aggregate, C> {
     /// first ones, as many as the command has records, are the current command's).
     encoded: Vec<(u32, Vec<u8>)>,
     engine: Arc<EngineShared<A>>,
-    output: Option<SingleProducer<Entry<A::Event>>>,
+    /// `None` once shut down (or handed on in `drop`).
+    output: Option<Output<A>>,
     /// The journal sequence of the next record the logic emits.
     next_record: u64,
     /// Events of the command being decided (reused).
@@ -79,7 +80,7 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
     pub(crate) fn new(
         model: Model<A>,
         engine: Arc<EngineShared<A>>,
-        output: SingleProducer<Entry<A::Event>>,
+        output: Output<A>,
         records: RecordFormat<C>,
         next_record: u64,
         handled: i64,
@@ -339,8 +340,8 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         snapshots.post(saved, request, self.engine.projection_count());
         // The journaler and the projections may be waiting for events: they have
         // a part to add, or the snapshot to write (`EventHandler::has_work`).
-        if let Some(output) = &self.output {
-            output.wake_stages();
+        if let Some(output) = &mut self.output {
+            output.wake();
         }
     }
 
@@ -396,19 +397,18 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
     /// Hands the command's records (made by [`encode`]) to the journaler.
     fn publish(&mut self, count: usize) {
         let output = self.output.as_mut().expect("present until drop");
-        let mut claim = match output.claim_batch(count) {
-            Ok(claim) => claim,
-            Err(_halted) => {
-                let reason = self.engine.stop_reason(Line::Journal);
-                self.engine.fail(Failure::JournalStopped(reason.clone()));
-                panic!("the journaler stopped, so no further command can be journaled: {reason}");
-            }
-        };
         let mut events = self.events.drain(..);
-        for ((_, entry), (tag, payload)) in claim.iter_mut().zip(&mut self.encoded) {
+        let mut encoded = self.encoded.iter_mut();
+        let published = output.publish(count, |entry| {
+            let (tag, payload) = encoded.next().expect("`count` records were encoded");
             entry.event = events.next();
             entry.tag = *tag;
             std::mem::swap(&mut entry.payload, payload);
+        });
+        if published.is_err() {
+            let reason = self.engine.stop_reason(Line::Journal);
+            self.engine.fail(Failure::JournalStopped(reason.clone()));
+            panic!("the journaler stopped, so no further command can be journaled: {reason}");
         }
     }
 }
@@ -443,21 +443,44 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EventHandler<Submission<
             self.engine.metrics.logic.observe_batch(self.batch);
             self.batch = 0;
             self.engine.progress.advance_processed(sequence + 1);
+            if let Some(output) = &mut self.output {
+                output.end_batch();
+            }
         }
     }
 
     fn on_shutdown(&mut self) {
-        // The output ring drains and stops once its producer is gone.
-        self.output = None;
+        if let Some(output) = self.output.take() {
+            output.shut_down();
+        }
+    }
+
+    fn wake_at(&self) -> Option<std::time::Instant> {
+        self.output.as_ref().and_then(Output::wake_at)
+    }
+
+    fn has_work(&self) -> bool {
+        self.output.as_ref().is_some_and(Output::has_work)
+    }
+
+    fn on_wake(&mut self) {
+        if let Some(output) = &mut self.output {
+            output.on_wake();
+        }
     }
 }
 
 impl<A: Aggregate, C> Drop for Logic<A, C> {
     fn drop(&mut self) {
-        // After a panic mid-batch: the commands before it were handled.
-        self.output = None;
+        // After a panic mid-batch: the commands before it were handled, and
+        // their records are journaled and projected (by the output ring's stages,
+        // which drain once its producer is gone, or here).
         if self.engine.progress.processed() < self.handled + 1 {
             self.engine.progress.advance_processed(self.handled + 1);
+        }
+        if let Some(output) = self.output.take() {
+            // A journal failing now is recorded as the engine's failure.
+            let _ = catch_unwind(AssertUnwindSafe(|| output.shut_down()));
         }
         if let Some(model) = self.model.take() {
             *lock(&self.engine.final_model) = Some(model);

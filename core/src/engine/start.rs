@@ -12,13 +12,14 @@ use crate::engine::config::EngineConfig;
 use crate::engine::domain::Aggregate;
 use crate::engine::error::EngineError;
 use crate::engine::gateway::Gateway;
+use crate::engine::inline::{Inline, Output};
 use crate::engine::logic::{self, Logic};
 use crate::engine::progress::Line;
 use crate::engine::progress::{Progress, Tickets};
 use crate::engine::projection::{BoxedRunner, ProjectionStage};
 use crate::engine::shared::EngineShared;
 use crate::engine::slots::{Entry, Submission};
-use crate::engine::{health, journaler, record, replay, schema, snapshot};
+use crate::engine::{health, journaler, record, replay, schema, snapshot, Topology};
 use crate::stage::Stage;
 use crate::sync::{lock, Arc, AtomicBool, Mutex};
 use crate::RingBuilder;
@@ -50,7 +51,10 @@ pub(crate) struct Started<A: Aggregate> {
     pub(crate) engine: Arc<EngineShared<A>>,
     pub(crate) gateway: Gateway<A>,
     pub(crate) input: Ring<Submission<A::Command>>,
-    pub(crate) output: Ring<Entry<A::Event>>,
+    /// Under [`Topology::ThreadPerStage`].
+    pub(crate) output: Option<Ring<Entry<A::Event>>>,
+    /// Resolved: never `Auto`.
+    pub(crate) topology: Topology,
     pub(crate) recovery: Recovery,
 }
 
@@ -80,6 +84,8 @@ pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
         wait,
         logic_core,
         share_projection_thread,
+        topology,
+        producers,
         snapshot_every,
         keep_snapshots,
         retention,
@@ -140,13 +146,29 @@ pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
         }
     }
 
-    let groups: Vec<Vec<_>> = if share_projection_thread {
-        vec![runners]
-    } else {
-        runners.into_iter().map(|runner| vec![runner]).collect()
+    let projection_threads = match (runners.len(), share_projection_thread) {
+        (0, _) => 0,
+        (_, true) => 1,
+        (n, false) => n,
     };
-    let output = RingBuilder::new(output_capacity, Entry::empty).wait_strategy(wait);
-    let (records, output) = spawn_output(output, journal, groups, &names, &engine)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let topology = topology.resolve(cores, 2 + projection_threads, producers);
+    let journaler = journaler::Journaler::new(journal, Arc::clone(&engine));
+    let (records, output) = if topology == Topology::OneThread {
+        let projections =
+            (!runners.is_empty()).then(|| ProjectionStage::new(runners, Arc::clone(&engine)));
+        let inline = Inline::new(journaler, projections, output_capacity);
+        (Output::Inline(Box::new(inline)), None)
+    } else {
+        let groups: Vec<Vec<_>> = if share_projection_thread {
+            vec![runners]
+        } else {
+            runners.into_iter().map(|runner| vec![runner]).collect()
+        };
+        let output = RingBuilder::new(output_capacity, Entry::empty).wait_strategy(wait);
+        let (records, output) = spawn_output(output, journaler, groups, &names, &engine)?;
+        (Output::Ring(records), Some(output))
+    };
     let format = logic::RecordFormat {
         codec,
         schema_id: schemas.running_id,
@@ -169,6 +191,7 @@ pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
         engine,
         input,
         output,
+        topology,
         recovery: Recovery {
             commands: replayed.commands,
             events: replayed.events,
@@ -223,14 +246,12 @@ type OutputRing<A> = (
 /// thread after it. Returns the logic's producer and the ring.
 fn spawn_output<A: Aggregate>(
     mut output: RingBuilder<Entry<A::Event>>,
-    journal: Journal,
+    journaler: journaler::Journaler<A>,
     groups: Vec<Vec<BoxedRunner<A::Event>>>,
     names: &[StdArc<str>],
     engine: &Arc<EngineShared<A>>,
 ) -> Result<OutputRing<A>, EngineError> {
-    let journaler = output.add_stage(
-        Stage::new(journaler::Journaler::new(journal, Arc::clone(engine))).name("seqlane-journal"),
-    );
+    let journaler = output.add_stage(Stage::new(journaler).name("seqlane-journal"));
     for group in groups.into_iter().filter(|group| !group.is_empty()) {
         let name = if group.len() == 1 {
             format!("seqlane-projection-{}", names[group[0].id().0])

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
 
-use seqlane::{Aggregate, Projection};
+use seqlane::{Aggregate, Projection, Topology};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,4 +241,25 @@ pub fn accepted(
         .wait(until)
         .expect("the engine got that far")
         .expect("the command is accepted")
+}
+
+thread_local! {
+    /// The topology engines built by the running test use.
+    static TOPOLOGY: std::cell::Cell<Topology> = const { std::cell::Cell::new(Topology::Auto) };
+}
+
+/// Runs `test` once under each topology: every engine it builds with
+/// [`topology`] runs its stages on one thread, then on a thread each.
+pub fn in_each_topology(test: impl Fn()) {
+    for topology in [Topology::OneThread, Topology::ThreadPerStage] {
+        // Shown with a failure's output: which run failed.
+        eprintln!("under {topology:?}");
+        TOPOLOGY.with(|current| current.set(topology));
+        test();
+    }
+}
+
+/// The topology of the run [`in_each_topology`] is in.
+pub fn topology() -> Topology {
+    TOPOLOGY.with(|current| current.get())
 }
