@@ -34,6 +34,7 @@ mod shared;
 mod slots;
 mod snapshot;
 mod start;
+mod syncer;
 mod topology;
 
 use std::fmt;

@@ -14,6 +14,10 @@ use crate::reader::{Progress, Reader};
 use crate::recovery::{self, RecoveryReport, TornTail};
 use crate::segment::{self, length_of_last, Access, Length, Segment};
 
+mod sync_job;
+
+pub use sync_job::SyncJob;
+
 /// An open journal: the single writer of a directory of segments.
 ///
 /// Opening recovers the log (checks every record, cuts a torn tail) and takes an
@@ -285,6 +289,27 @@ impl Journal {
         &mut self,
         records: impl IntoIterator<Item = (u32, &'a [u8])>,
     ) -> Result<Option<std::ops::RangeInclusive<u64>>> {
+        let appended = self.append_batch_unsynced(records)?;
+        match self.options.sync {
+            SyncPolicy::Never => {}
+            SyncPolicy::EveryBatch => self.sync()?,
+            SyncPolicy::Interval(_) => self.sync_if_due()?,
+        }
+        Ok(appended)
+    }
+
+    /// Appends a batch like [`append_batch`](Self::append_batch) but leaves the
+    /// policy's sync to the caller ([`sync`](Self::sync), or a
+    /// [`SyncJob`] run on another thread). A segment roll still syncs the segment
+    /// it leaves, unless the policy is [`SyncPolicy::Never`].
+    ///
+    /// # Errors
+    ///
+    /// As [`append`](Self::append).
+    pub fn append_batch_unsynced<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = (u32, &'a [u8])>,
+    ) -> Result<Option<std::ops::RangeInclusive<u64>>> {
         if let Some(reason) = &self.poisoned {
             return Err(JournalError::Poisoned(reason.clone()));
         }
@@ -301,11 +326,6 @@ impl Journal {
             .appended
             .store(self.next_sequence, Ordering::Release);
         outcome?;
-        match self.options.sync {
-            SyncPolicy::Never => {}
-            SyncPolicy::EveryBatch => self.sync()?,
-            SyncPolicy::Interval(_) => self.sync_if_due()?,
-        }
         Ok((self.next_sequence > first).then(|| first..=self.next_sequence - 1))
     }
 
@@ -365,36 +385,20 @@ impl Journal {
     /// An msync failure (an I/O error on the device). The journal is then poisoned:
     /// what reached the disk is unknown until it is reopened.
     pub fn sync(&mut self) -> Result<()> {
-        if let Some(reason) = &self.poisoned {
-            return Err(JournalError::Poisoned(reason.clone()));
-        }
-        let appended = self.next_sequence;
-        if self.unsynced_from < self.offset {
-            // A pending sync mark (header page) goes to the disk with the records.
-            let from = if self.mark_pending {
-                0
-            } else {
-                self.unsynced_from
-            };
-            if let Err(error) = self.active.flush(from, self.offset - from) {
-                self.poisoned = Some(error.to_string());
-                return Err(error);
+        match self.begin_sync()? {
+            Some(job) => {
+                let outcome = job.run();
+                self.complete_sync(job, outcome)
             }
-            self.unsynced_from = self.offset;
-            // Written only now that the sync returned: a mark on disk never runs
-            // ahead of the records.
-            self.mark_generation += 1;
-            self.active.write_sync_mark(SyncMark {
-                generation: self.mark_generation,
-                next_sequence: appended,
-                end_offset: self.offset as u64,
-            });
-            self.mark_pending = true;
+            None => {
+                self.last_sync = Instant::now();
+                // Release: a reader of `synced` may rely on the records being on disk.
+                self.progress
+                    .synced
+                    .store(self.next_sequence, Ordering::Release);
+                Ok(())
+            }
         }
-        self.last_sync = Instant::now();
-        // Release: a reader of `synced` may rely on the records being on disk.
-        self.progress.synced.store(appended, Ordering::Release);
-        Ok(())
     }
 
     /// Under [`SyncPolicy::Interval`], syncs if the interval has passed since the

@@ -49,7 +49,7 @@ mod segment;
 pub use codec::{fnv1a64, Codec, Postcard};
 pub use error::{JournalError, Result};
 pub use inspect::{inspect, Health, Inspection, SegmentSummary};
-pub use journal::{Journal, JournalOptions, SyncPolicy};
+pub use journal::{Journal, JournalOptions, SyncJob, SyncPolicy};
 pub use lock::LOCK_FILE;
 pub use reader::{Reader, Record};
 pub use recovery::{RecoveryReport, TornTail};

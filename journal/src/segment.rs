@@ -5,6 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use memmap2::{MmapOptions, MmapRaw};
@@ -183,7 +184,8 @@ pub(crate) fn length_of_last(last: bool) -> Length {
 pub(crate) struct Segment {
     pub(crate) path: PathBuf,
     pub(crate) header: SegmentHeader,
-    map: MmapRaw,
+    /// Shared with the [`Flusher`]s of syncs in flight on other threads.
+    map: Arc<MmapRaw>,
     writable: bool,
 }
 
@@ -289,7 +291,7 @@ impl Segment {
         Ok(Self {
             path,
             header,
-            map,
+            map: Arc::new(map),
             writable,
         })
     }
@@ -417,6 +419,32 @@ impl Segment {
 
     /// Writes `offset..offset + len` back to the disk (msync), so it survives a power
     /// loss.
+    pub(crate) fn flush(&self, offset: usize, len: usize) -> Result<()> {
+        self.flusher().flush(offset, len)
+    }
+
+    /// A handle that writes ranges of this segment back to the disk from any
+    /// thread, keeping the mapping alive meanwhile.
+    pub(crate) fn flusher(&self) -> Flusher {
+        Flusher {
+            map: Arc::clone(&self.map),
+            path: self.path.clone(),
+        }
+    }
+}
+
+/// Writes ranges of one segment's mapping back to the disk (msync). Writing the
+/// mapping elsewhere meanwhile is allowed: the pages then go to the disk with
+/// either content, and only the range's bytes as they were before the flush began
+/// are promised.
+#[derive(Debug)]
+pub(crate) struct Flusher {
+    map: Arc<MmapRaw>,
+    path: PathBuf,
+}
+
+impl Flusher {
+    /// Writes `offset..offset + len` back to the disk.
     pub(crate) fn flush(&self, offset: usize, len: usize) -> Result<()> {
         if len == 0 {
             return Ok(());

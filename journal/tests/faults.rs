@@ -172,3 +172,34 @@ fn failed_segment_creation_loses_nothing() {
     }
     scenario.teardown();
 }
+
+/// A sync run on another thread that fails poisons the writer when completed, and
+/// moves no durable line.
+#[test]
+fn a_failed_sync_job_poisons_the_writer_and_makes_nothing_durable() {
+    let _scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path(), options().sync(SyncPolicy::Never)).unwrap();
+    append_range(&mut journal, 0, 8);
+    journal.sync().unwrap();
+    append_range(&mut journal, 8, 12);
+    let job = journal
+        .begin_sync()
+        .unwrap()
+        .expect("records 8..12 are unsynced");
+    let outcome = {
+        let _msync = Failing::new("segment::msync::error");
+        std::thread::scope(|scope| scope.spawn(|| job.run()).join().unwrap())
+    };
+    let error = journal.complete_sync(job, outcome).unwrap_err();
+    assert!(error.to_string().contains("segment::msync"), "{error}");
+    assert_eq!(journal.synced(), Some(7), "the failed job covered nothing");
+    assert!(matches!(
+        journal.begin_sync().unwrap_err(),
+        JournalError::Poisoned(_)
+    ));
+    assert!(matches!(
+        journal.append(1, b"after").unwrap_err(),
+        JournalError::Poisoned(_)
+    ));
+}

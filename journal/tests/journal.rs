@@ -512,3 +512,62 @@ fn bytes_of_a_record_whose_length_was_never_written_are_cleared() {
     drop(journal);
     assert!(inspect(dir.path()).unwrap().is_valid());
 }
+
+/// Syncs run on another thread while the writer appends: each completed job makes
+/// exactly the records before its start durable, overtaken jobs change nothing,
+/// and the reopened journal holds every record.
+#[test]
+fn syncs_taken_out_to_another_thread_cover_what_was_appended_before_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path(), options().sync(SyncPolicy::Never)).unwrap();
+    assert!(journal.begin_sync().unwrap().is_none(), "nothing to sync");
+    let (jobs, to_run) = std::sync::mpsc::channel::<seqlane_journal::SyncJob>();
+    let (done, finished) = std::sync::mpsc::channel();
+    let syncer = std::thread::spawn(move || {
+        for job in to_run {
+            let outcome = job.run();
+            done.send((job, outcome)).unwrap();
+        }
+    });
+    let mut in_flight = false;
+    let mut sequence = 0;
+    while sequence < 2_000 {
+        append_range(&mut journal, sequence, sequence + 5);
+        sequence += 5;
+        if !in_flight {
+            if let Some(job) = journal.begin_sync().unwrap() {
+                assert_eq!(job.next_sequence(), sequence);
+                jobs.send(job).unwrap();
+                in_flight = true;
+            }
+        }
+        if let Ok((job, outcome)) = finished.try_recv() {
+            let covered = job.next_sequence();
+            let before = journal.synced();
+            journal.complete_sync(job, outcome).unwrap();
+            // A roll syncs what it leaves (not under `Never`): then the job was
+            // overtaken or covers the new segment's records only.
+            assert!(journal.synced() >= before);
+            assert!(journal.synced().map_or(0, |last| last + 1) <= sequence);
+            if journal.synced() != before {
+                assert_eq!(journal.synced(), Some(covered - 1));
+            }
+            in_flight = false;
+        }
+        if sequence % 500 == 0 {
+            // An inline sync overtakes the job in flight, which then completes
+            // with nothing to do.
+            journal.sync().unwrap();
+            assert_eq!(journal.synced(), Some(sequence - 1));
+        }
+    }
+    drop(jobs);
+    for (job, outcome) in finished.iter() {
+        journal.complete_sync(job, outcome).unwrap();
+    }
+    syncer.join().unwrap();
+    journal.sync().unwrap();
+    assert_eq!(journal.synced(), Some(sequence - 1));
+    drop(journal);
+    assert_eq!(read_all(dir.path(), 0), sequence);
+}

@@ -84,8 +84,10 @@ use crate::WaitStrategy;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// Defaults suit a 2-core laptop: [`WaitStrategy::BACKOFF`] (spins briefly, then
-/// sleeps), [`SyncPolicy::EveryBatch`](seqlane_journal::SyncPolicy::EveryBatch),
+/// Defaults suit a 2-core laptop as well as a large machine:
+/// [`Topology::Auto`] (all stages on one thread where the cores are few),
+/// [`WaitStrategy::SPIN_THEN_PARK`] (spins about 20 µs, then parks: an idle engine
+/// costs nothing), [`SyncPolicy::EveryBatch`](seqlane_journal::SyncPolicy::EveryBatch),
 /// the business logic pinned only on machines with at least 4 cores, projections
 /// sharing one thread below 4 cores.
 pub struct EngineBuilder<A: Aggregate, C = Postcard> {
@@ -106,7 +108,7 @@ impl<A: Aggregate> EngineBuilder<A, Postcard> {
                 journal: JournalOptions::default(),
                 input_capacity: 1 << 14,
                 output_capacity: 1 << 14,
-                wait: WaitStrategy::default(),
+                wait: WaitStrategy::SPIN_THEN_PARK,
                 logic_core: (cores >= 4).then(|| cores - 1),
                 share_projection_thread: cores < 4,
                 topology: Topology::Auto,
@@ -250,16 +252,14 @@ impl<A: Aggregate, C> EngineBuilder<A, C> {
     }
 
     /// How the engine's threads (and submitters on a full ring) wait. The default,
-    /// [`WaitStrategy::BACKOFF`], gives the most commands per second and keeps a
-    /// loaded engine responsive on few cores, but an idle engine's three or more
-    /// stage threads each wake a few thousand times a second to look (a few percent
-    /// of a core per thread; 18 % of a core in all on a 2-core Intel Xeon). A
-    /// service that idles most of the time and wants its cores back can choose
-    /// [`WaitStrategy::SPIN_THEN_PARK`]: it spins about 20 µs, then parks, so an
-    /// idle engine costs nothing measurable (0.03 %), at a fence per publication and
-    /// a kernel wake-up for a thread that parked, which costs a saturated engine on
-    /// 2 cores about a third of its throughput; [`WaitStrategy::Blocking`] parks at
-    /// once (figures in results/README.md).
+    /// [`WaitStrategy::SPIN_THEN_PARK`], spins about 20 µs, then parks until the
+    /// next command, so an idle engine costs nothing measurable, at a fence per
+    /// publication and a kernel wake-up for a thread that parked. Under the
+    /// one-thread topology it also gave the most commands per second on a 2-core
+    /// Intel Xeon; with a thread per stage on 2 cores, [`WaitStrategy::BACKOFF`]
+    /// (spin, then sleep in steps) gave about a third more, at some 18 % of a core
+    /// idle (figures in results/README.md). [`WaitStrategy::Blocking`] parks at
+    /// once.
     pub fn wait_strategy(mut self, wait: WaitStrategy) -> Self {
         self.config.wait = wait;
         self

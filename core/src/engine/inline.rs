@@ -10,12 +10,14 @@
 //! journal holds it, and each line (processed, durable, visible) moves only once
 //! what it promises is done.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::engine::domain::Aggregate;
 use crate::engine::journaler::Journaler;
 use crate::engine::projection::ProjectionStage;
 use crate::engine::slots::Entry;
+use crate::engine::syncer::Syncer;
 use crate::error::Halted;
 use crate::stage::EventHandler;
 use crate::{Producer, SingleProducer};
@@ -88,11 +90,14 @@ impl<A: Aggregate> Output<A> {
         }
     }
 
-    /// A deadline passed or work waits: as the threaded stages' `on_wake`.
+    /// A deadline passed or work waits (a sync ended, a snapshot): as the
+    /// threaded stages' `on_wake`, then what a sync lets the projections see.
     pub(crate) fn on_wake(&mut self) {
         if let Output::Inline(inline) = self {
+            inline.flushing = true;
             inline.journaler.on_wake();
-            inline.settle();
+            inline.project();
+            inline.flushing = false;
         }
     }
 
@@ -104,7 +109,9 @@ impl<A: Aggregate> Output<A> {
         if let Output::Inline(mut inline) = self {
             if !inline.flushing {
                 inline.flush();
+                inline.flushing = true;
                 inline.journaler.on_shutdown();
+                inline.project();
                 if let Some(projections) = &mut inline.projections {
                     projections.on_shutdown();
                 }
@@ -114,18 +121,28 @@ impl<A: Aggregate> Output<A> {
 }
 
 /// The journaler and the projections, run by the logic's thread on the records it
-/// buffers here.
+/// buffers here (the syncs, if the policy makes any, run on a [`Syncer`] thread).
+///
+/// `entries` is a queue: `..projected` are done (spare buffers), `..journaled`
+/// are appended to the journal, `..filled` wait for it.
 pub(crate) struct Inline<A: Aggregate> {
     journaler: Journaler<A>,
     /// `None` when the engine has no projections.
     projections: Option<ProjectionStage<A>>,
-    /// Records waiting for the journal: the first `filled`; the rest are spare
-    /// entries whose buffers are reused.
     entries: Vec<Entry<A::Event>>,
+    projected: usize,
+    journaled: usize,
     filled: usize,
+    /// Under a policy that gates projections on syncs: the end (an output
+    /// sequence) of each journaled batch not yet projected. A batch is whole
+    /// commands, and projections publish at the end of what they are given, so
+    /// they are given whole batches only, even when a segment roll's sync made part
+    /// of one durable.
+    batches: VecDeque<i64>,
     /// The output sequence of `entries[0]` (as the output ring would number it).
     first: i64,
-    /// At most this many records wait: a longer batch is journaled in parts.
+    /// At most this many records are held: more wait for the journal and the
+    /// projections to take the ones held.
     capacity: usize,
     /// Set while the journaler and projections run: still set after the
     /// journaler panicked (a failed journal).
@@ -134,27 +151,48 @@ pub(crate) struct Inline<A: Aggregate> {
 
 impl<A: Aggregate> Inline<A> {
     pub(crate) fn new(
-        journaler: Journaler<A>,
+        mut journaler: Journaler<A>,
         projections: Option<ProjectionStage<A>>,
         capacity: usize,
+        syncer: Syncer,
     ) -> Self {
+        journaler.sync_on(syncer);
         Self {
             journaler,
             projections,
             entries: Vec::new(),
+            projected: 0,
+            journaled: 0,
             filled: 0,
+            batches: VecDeque::new(),
             first: 0,
             capacity,
             flushing: false,
         }
     }
 
-    /// Entries for the next `count` records (at most `capacity`), journaling and
-    /// projecting what waits first if they would not fit.
+    /// Entries for the next `count` records (at most `capacity`), first making
+    /// room: journaling what waits, and waiting for its sync if projections need
+    /// it first.
     fn claim(&mut self, count: usize) -> &mut [Entry<A::Event>] {
         debug_assert!(count <= self.capacity);
+        while self.filled - self.projected + count > self.capacity {
+            if self.journaled < self.filled {
+                self.flush();
+            } else {
+                self.flushing = true;
+                self.journaler.drive_sync(true);
+                self.project();
+                self.flushing = false;
+            }
+        }
         if self.filled + count > self.capacity {
-            self.flush();
+            // Move the held records to the front (buffers move, nothing is copied).
+            self.entries.rotate_left(self.projected);
+            self.first += self.projected as i64;
+            self.journaled -= self.projected;
+            self.filled -= self.projected;
+            self.projected = 0;
         }
         let end = self.filled + count;
         if self.entries.len() < end {
@@ -165,26 +203,67 @@ impl<A: Aggregate> Inline<A> {
         claimed
     }
 
-    /// Journals the waiting records (appending and syncing as the policy says),
-    /// then applies them to the projections, then does any snapshot work that
-    /// became possible.
+    /// Journals the waiting records (appending, and starting their sync as the
+    /// policy says), then applies to the projections what they may see, then does
+    /// any snapshot work that became possible.
     fn flush(&mut self) {
         self.flushing = true;
-        let records = &self.entries[..self.filled];
+        let records = &self.entries[self.journaled..self.filled];
         let last = records.len().saturating_sub(1);
         for (i, entry) in records.iter().enumerate() {
-            self.journaler
-                .on_event(entry, self.first + i as i64, i == last);
+            let sequence = self.first + (self.journaled + i) as i64;
+            self.journaler.on_event(entry, sequence, i == last);
         }
-        if let Some(projections) = &mut self.projections {
-            for (i, entry) in records.iter().enumerate() {
-                projections.on_event(entry, self.first + i as i64, i == last);
-            }
+        if records.is_empty() {
+            // No append to start or complete a sync at: look here.
+            self.journaler.drive_sync(false);
+        } else if self.journaler.gates_projections() {
+            self.batches.push_back(self.first + self.filled as i64);
         }
-        self.first += self.filled as i64;
-        self.filled = 0;
-        self.settle();
+        self.journaled = self.filled;
+        self.project();
         self.flushing = false;
+    }
+
+    /// Applies to the projections the journaled records they may see (under
+    /// `EveryBatch` only synced ones), then does any snapshot work that became
+    /// possible.
+    fn project(&mut self) {
+        self.apply_visible();
+        self.settle();
+    }
+
+    /// Applies to the projections the journaled records they may see.
+    fn apply_visible(&mut self) {
+        let end = if self.journaler.gates_projections() {
+            let durable = self.journaler.durable_output();
+            let mut end = self.projected;
+            while let Some(batch_end) = self.batches.front().copied() {
+                if batch_end > durable {
+                    break;
+                }
+                self.batches.pop_front();
+                end = (batch_end - self.first) as usize;
+            }
+            end
+        } else {
+            self.journaled
+        };
+        if end > self.projected {
+            if let Some(projections) = &mut self.projections {
+                let records = &self.entries[self.projected..end];
+                let last = records.len() - 1;
+                for (i, entry) in records.iter().enumerate() {
+                    let sequence = self.first + (self.projected + i) as i64;
+                    projections.on_event(entry, sequence, i == last);
+                }
+            }
+            self.projected = end;
+        }
+        if self.projected == self.filled {
+            self.first += self.filled as i64;
+            (self.projected, self.journaled, self.filled) = (0, 0, 0);
+        }
     }
 
     /// A pending snapshot's parts first (the projections'), then its writing (the
@@ -196,7 +275,9 @@ impl<A: Aggregate> Inline<A> {
             }
         }
         if self.journaler.has_work() {
+            // It may also complete a sync: what that made durable is applied too.
             self.journaler.on_wake();
+            self.apply_visible();
         }
     }
 

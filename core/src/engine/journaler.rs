@@ -11,6 +11,7 @@ use crate::engine::progress::Line;
 use crate::engine::shared::{EngineShared, Failure};
 use crate::engine::slots::Entry;
 use crate::engine::snapshot::{self, Retention};
+use crate::engine::syncer::Syncer;
 use crate::stage::EventHandler;
 use crate::sync::Arc;
 
@@ -23,6 +24,9 @@ pub(crate) struct Journaler<A: Aggregate> {
     /// Under [`SyncPolicy::Interval`]: when appended records must be synced by, if
     /// some are not yet (the stage wakes then even with no new records).
     sync_due: Option<Instant>,
+    /// Under the one-thread topology, with a sync policy: the thread that runs the
+    /// syncs, and when the one in flight began.
+    syncer: Option<(Syncer, Instant)>,
 }
 
 impl<A: Aggregate> Journaler<A> {
@@ -33,6 +37,70 @@ impl<A: Aggregate> Journaler<A> {
             payloads: Vec::new(),
             records: Vec::new(),
             sync_due: None,
+            syncer: None,
+        }
+    }
+
+    /// Syncs on `syncer`'s thread from now on, unless the policy never syncs.
+    pub(crate) fn sync_on(&mut self, syncer: Syncer) {
+        if self.journal.options().sync_policy() != SyncPolicy::Never {
+            self.syncer = Some((syncer, Instant::now()));
+        }
+    }
+
+    /// The sync thread, if syncs run on one.
+    fn syncer(&self) -> Option<&Syncer> {
+        self.syncer.as_ref().map(|(syncer, _)| syncer)
+    }
+
+    /// Whether records reach the projections only once synced: under
+    /// [`SyncPolicy::EveryBatch`] a batch's records are synced before the threaded
+    /// topology's projections see them, and `Visible` implies `Durable`.
+    pub(crate) fn gates_projections(&self) -> bool {
+        self.journal.options().sync_policy() == SyncPolicy::EveryBatch
+    }
+
+    /// The output sequence below which records are durable.
+    pub(crate) fn durable_output(&self) -> i64 {
+        (self.engine.progress.records(Line::Journal) - self.engine.record_base) as i64
+    }
+
+    /// Whether the sync thread finished a sync that is not completed yet.
+    fn sync_done(&self) -> bool {
+        self.syncer().is_some_and(Syncer::is_done)
+    }
+
+    /// Completes the sync in flight if it is done (or, with `wait`, once it is),
+    /// then starts the next if records wait for one and the policy says it is time.
+    pub(crate) fn drive_sync(&mut self, wait: bool) {
+        let Some((syncer, started)) = &mut self.syncer else {
+            return;
+        };
+        if let Some((job, outcome)) = syncer.take_done(wait) {
+            let elapsed = started.elapsed().as_nanos() as u64;
+            if let Err(error) = self.journal.complete_sync(job, outcome) {
+                self.fail(error);
+            }
+            self.record_time(elapsed, true);
+            self.publish_durable();
+        }
+        let due = match self.journal.options().sync_policy() {
+            SyncPolicy::EveryBatch => true,
+            SyncPolicy::Interval(_) => self.sync_due.is_some_and(|due| Instant::now() >= due),
+            SyncPolicy::Never => false,
+        };
+        let Some((syncer, started)) = &mut self.syncer else {
+            return;
+        };
+        if due && !syncer.in_flight() {
+            match self.journal.begin_sync() {
+                Ok(Some(job)) => {
+                    *started = Instant::now();
+                    syncer.start(job);
+                }
+                Ok(None) => {}
+                Err(error) => self.fail(error),
+            }
         }
     }
 
@@ -41,11 +109,15 @@ impl<A: Aggregate> Journaler<A> {
         let started = Instant::now();
         let synced_before = self.journal.synced();
         let payloads = &self.payloads;
-        self.journal.append_batch(
-            self.records
-                .iter()
-                .map(|(tag, span)| (*tag, &payloads[span.clone()])),
-        )?;
+        let records = self
+            .records
+            .iter()
+            .map(|(tag, span)| (*tag, &payloads[span.clone()]));
+        if self.syncer.is_some() {
+            self.journal.append_batch_unsynced(records)?;
+        } else {
+            self.journal.append_batch(records)?;
+        }
         let elapsed = started.elapsed().as_nanos() as u64;
         let counters = &self.engine.metrics.journal;
         counters.batches.add(1);
@@ -56,6 +128,7 @@ impl<A: Aggregate> Journaler<A> {
         self.payloads.clear();
         self.records.clear();
         self.publish_durable();
+        self.drive_sync(false);
         self.write_snapshot();
         Ok(())
     }
@@ -182,19 +255,25 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for Journaler<A> {
     /// A whole snapshot waits to be written, and the journal holds every record it
     /// covers (otherwise the batch that brings them writes it).
     fn has_work(&self) -> bool {
-        self.snapshot_writable()
+        self.snapshot_writable() || self.sync_done()
     }
 
     /// The group commit's deadline passed with no new records: sync what is there.
     /// Or a snapshot is ready ([`has_work`](EventHandler::has_work)): write it.
     fn on_wake(&mut self) {
-        if self.sync_due.is_some_and(|due| Instant::now() >= due) {
+        if self.syncer.is_some() {
+            self.drive_sync(false);
+        } else if self.sync_due.is_some_and(|due| Instant::now() >= due) {
             self.sync();
         }
         self.write_snapshot();
     }
 
     fn on_shutdown(&mut self) {
+        // The sync in flight first: the one below then covers the rest.
+        if self.syncer().is_some_and(Syncer::in_flight) {
+            self.drive_sync(true);
+        }
         match self.journal.options().sync_policy() {
             SyncPolicy::Never => self.publish_durable(),
             _ => self.sync(),

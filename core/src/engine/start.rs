@@ -19,6 +19,7 @@ use crate::engine::progress::{Progress, Tickets};
 use crate::engine::projection::{BoxedRunner, ProjectionStage};
 use crate::engine::shared::EngineShared;
 use crate::engine::slots::{Entry, Submission};
+use crate::engine::syncer::Syncer;
 use crate::engine::{health, journaler, record, replay, schema, snapshot, Topology};
 use crate::stage::Stage;
 use crate::sync::{lock, Arc, AtomicBool, Mutex};
@@ -154,10 +155,13 @@ pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let topology = topology.resolve(cores, 2 + projection_threads, producers);
     let journaler = journaler::Journaler::new(journal, Arc::clone(&engine));
+    let mut wake_slot = None;
     let (records, output) = if topology == Topology::OneThread {
         let projections =
             (!runners.is_empty()).then(|| ProjectionStage::new(runners, Arc::clone(&engine)));
-        let inline = Inline::new(journaler, projections, output_capacity);
+        let syncer = Syncer::spawn().map_err(EngineError::Spawn)?;
+        wake_slot = Some(syncer.wake_slot());
+        let inline = Inline::new(journaler, projections, output_capacity, syncer);
         (Output::Inline(Box::new(inline)), None)
     } else {
         let groups: Vec<Vec<_>> = if share_projection_thread {
@@ -182,6 +186,11 @@ pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
     let mut input = RingBuilder::new(input_capacity, Submission::void).wait_strategy(wait);
     input.add_stage(stage);
     let (producer, input) = input.build_multi_producer().map_err(EngineError::Spawn)?;
+    if let Some(slot) = wake_slot {
+        // The sync thread wakes the logic (parked on the input ring) when a sync
+        // ends; none can end before the first command.
+        slot.set(producer.stage_waker());
+    }
 
     Ok(Started {
         gateway: Gateway {

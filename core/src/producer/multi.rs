@@ -72,6 +72,16 @@ impl<T> MultiProducer<T> {
 
     /// The highest sequence claimed by any handle so far (-1 before the first).
     /// SeqCst: see `claim_up_to`.
+    /// Wakes the ring's parked stages (so they look at their `has_work`), from
+    /// any thread, for as long as the returned function lives.
+    pub(crate) fn stage_waker(&self) -> std::sync::Arc<dyn Fn() + Send + Sync>
+    where
+        T: Send + 'static,
+    {
+        let waker = StageWaker(Arc::clone(&self.shared));
+        std::sync::Arc::new(move || waker.notify())
+    }
+
     pub(crate) fn last_claimed(&self) -> i64 {
         self.cursor().claimed.atomic().load(Ordering::SeqCst)
     }
@@ -187,3 +197,19 @@ impl<T> std::fmt::Debug for MultiProducer<T> {
             .finish_non_exhaustive()
     }
 }
+
+/// A ring's shared part, used only to reach its waiter.
+struct StageWaker<T>(Arc<Shared<T>>);
+
+impl<T> StageWaker<T> {
+    fn notify(&self) {
+        self.0.waiter.notify();
+    }
+}
+
+// SAFETY: a `StageWaker` only ever touches the ring's waiter (atomics, a mutex and a
+// condvar), never a slot, so sharing it shares no `T`; dropping the last `Arc` may
+// drop the slots on another thread, which `T: Send` allows.
+unsafe impl<T: Send> Sync for StageWaker<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for StageWaker<T> {}

@@ -1,0 +1,151 @@
+//! The one-thread topology's sync thread: it writes the journal's appended records
+//! back to the disk while the business logic goes on deciding.
+//!
+//! A thread blocked in a sync uses no core, so it does not take one from the
+//! logic; without it the logic would stop for every sync (a few hundred
+//! microseconds here) and every command arriving meanwhile would wait for it. The
+//! journal stays single-writer: the logic takes a [`SyncJob`] out of it, this
+//! thread runs it, and the logic completes it, which is when the durable line
+//! moves (`Journal::complete_sync`).
+
+use std::io;
+
+use seqlane_journal::{JournalError, SyncJob};
+
+use crate::sync::{lock, thread, Arc, Condvar, Mutex};
+
+/// Wakes the business logic's thread (the input ring's waiter) when a sync ends.
+pub(crate) type Wake = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Default)]
+struct State {
+    /// A job for the thread to run.
+    job: Option<SyncJob>,
+    /// A job run, with its outcome, for the logic to complete.
+    done: Option<(SyncJob, Result<(), JournalError>)>,
+    stop: bool,
+    /// Set once the input ring exists: how to wake the logic.
+    wake: Option<Wake>,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when `job`, `done` or `stop` changes.
+    changed: Condvar,
+}
+
+/// The sync thread and the one job it holds at a time.
+pub(crate) struct Syncer {
+    shared: Arc<Shared>,
+    thread: Option<thread::JoinHandle<()>>,
+    /// A job is with the thread (running, or done and not yet taken).
+    in_flight: bool,
+}
+
+impl Syncer {
+    pub(crate) fn spawn() -> io::Result<Self> {
+        let shared = Arc::new(Shared::default());
+        let thread = {
+            let shared = Arc::clone(&shared);
+            thread::Builder::new()
+                .name("seqlane-sync".into())
+                .spawn(move || run(&shared))?
+        };
+        Ok(Self {
+            shared,
+            thread: Some(thread),
+            in_flight: false,
+        })
+    }
+
+    /// Where to say, once the input ring exists, how to wake the logic.
+    pub(crate) fn wake_slot(&self) -> WakeSlot {
+        WakeSlot(Arc::clone(&self.shared))
+    }
+
+    /// Whether a job is with the thread.
+    pub(crate) fn in_flight(&self) -> bool {
+        self.in_flight
+    }
+
+    /// Hands `job` to the thread. At most one at a time.
+    pub(crate) fn start(&mut self, job: SyncJob) {
+        debug_assert!(!self.in_flight);
+        lock(&self.shared.state).job = Some(job);
+        self.shared.changed.notify_all();
+        self.in_flight = true;
+    }
+
+    /// Whether the job in flight is done (never waits).
+    pub(crate) fn is_done(&self) -> bool {
+        self.in_flight && lock(&self.shared.state).done.is_some()
+    }
+
+    /// The job in flight, once done: at once if `wait` is false (`None` when it
+    /// is still running), else when it ends.
+    pub(crate) fn take_done(&mut self, wait: bool) -> Option<(SyncJob, Result<(), JournalError>)> {
+        if !self.in_flight {
+            return None;
+        }
+        let mut state = lock(&self.shared.state);
+        while wait && state.done.is_none() {
+            state = self
+                .shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        let done = state.done.take();
+        self.in_flight = done.is_none();
+        done
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        lock(&self.shared.state).stop = true;
+        self.shared.changed.notify_all();
+        if let Some(thread) = self.thread.take() {
+            // A job in flight is finished first; the journal it came from is being
+            // dropped, so its outcome no longer matters.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Where a [`Syncer`] learns how to wake the logic.
+pub(crate) struct WakeSlot(Arc<Shared>);
+
+impl WakeSlot {
+    pub(crate) fn set(&self, wake: Wake) {
+        lock(&self.0.state).wake = Some(wake);
+    }
+}
+
+/// The thread: run each job handed over, until told to stop.
+fn run(shared: &Shared) {
+    let mut state = lock(&shared.state);
+    loop {
+        if let Some(job) = state.job.take() {
+            drop(state);
+            let outcome = job.run();
+            state = lock(&shared.state);
+            state.done = Some((job, outcome));
+            shared.changed.notify_all();
+            if let Some(wake) = state.wake.clone() {
+                drop(state);
+                wake();
+                state = lock(&shared.state);
+            }
+            continue;
+        }
+        if state.stop {
+            return;
+        }
+        state = shared
+            .changed
+            .wait(state)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    }
+}
