@@ -94,6 +94,37 @@ fn each_receipt_stage_answers_with_the_outcome() {
 }
 
 #[test]
+fn try_wait_answers_none_until_the_command_got_that_far() {
+    common::in_each_topology(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, ledger) = start(dir.path());
+        let gateway = engine.gateway();
+        accepted(&gateway, Op::Open(1), Until::Processed);
+        let gate = Gate::default();
+        let mut held = gateway.submit(Op::Wait(gate.clone())).unwrap();
+        let mut deposit = gateway.submit(Op::Deposit(1, 5)).unwrap();
+        assert!(held.try_wait(Until::Processed).is_none());
+        assert!(deposit.try_wait(Until::Visible(ledger.id())).is_none());
+        gate.open();
+        let visible = loop {
+            if let Some(answer) = deposit.try_wait(Until::Visible(ledger.id())) {
+                break answer;
+            }
+            std::thread::yield_now();
+        };
+        assert_eq!(visible.unwrap().unwrap().events, [Event::Deposited(1, 5)]);
+        assert_eq!(ledger.get().balances[&1], 5, "read your writes");
+        assert_eq!(
+            deposit.try_wait(Until::Processed),
+            Some(Err(WaitError::Spent))
+        );
+        // The earlier command is processed by now.
+        assert!(held.try_wait(Until::Processed).unwrap().is_ok());
+        engine.shutdown().unwrap();
+    });
+}
+
+#[test]
 fn a_receipt_can_time_out_and_wait_again() {
     common::in_each_topology(|| {
         let dir = tempfile::tempdir().unwrap();

@@ -174,6 +174,35 @@ impl Progress {
         self.wait_for(line, record_end(record) + 1, deadline)
     }
 
+    /// Whether the logic has processed input sequence `sequence` (never waits):
+    /// `Err(Missed::TimedOut)` when not yet.
+    pub(crate) fn check_processed(&self, sequence: i64) -> Result<(), Missed> {
+        self.check(Line::Logic, sequence + 1)
+    }
+
+    /// Whether `line` has passed journal record `record` (never waits):
+    /// `Err(Missed::TimedOut)` when not yet.
+    pub(crate) fn check_record(&self, line: Line, record: u64) -> Result<(), Missed> {
+        debug_assert!(line != Line::Logic);
+        self.check(line, record_end(record) + 1)
+    }
+
+    fn check(&self, line: Line, target: i64) -> Result<(), Missed> {
+        let line = self.position(line);
+        if line.end() >= target {
+            Ok(())
+        } else if line.is_finished() {
+            // The last advance happened before `finished` was set: read again.
+            if line.end() >= target {
+                Ok(())
+            } else {
+                Err(Missed::Stopped)
+            }
+        } else {
+            Err(Missed::TimedOut)
+        }
+    }
+
     fn wait_for(&self, line: Line, target: i64, deadline: Option<Instant>) -> Result<(), Missed> {
         let line = self.position(line);
         let poll = || {

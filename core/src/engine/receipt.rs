@@ -113,16 +113,56 @@ impl<A: Aggregate> Receipt<A> {
         self.engine.progress.processed() > self.sequence
     }
 
+    /// The outcome if the command got as far as `until` by now; `None` if not yet
+    /// (the receipt stays usable). Never waits: for a thread that polls many
+    /// receipts, or its own event loop.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait), and [`WaitError::Spent`] if an earlier wait
+    /// returned the outcome.
+    pub fn try_wait(&mut self, until: Until) -> Option<Result<Outcome<A>, WaitError>> {
+        let engine = Arc::clone(&self.engine);
+        let progress = &engine.progress;
+        let sequence = self.sequence;
+        match self.resolve(
+            until,
+            || progress.check_processed(sequence),
+            |line, record| progress.check_record(line, record),
+        ) {
+            Err(WaitError::TimedOut) => None,
+            answer => Some(answer),
+        }
+    }
+
     fn wait_until(
         &mut self,
         until: Until,
         deadline: Option<Instant>,
     ) -> Result<Outcome<A>, WaitError> {
+        let engine = Arc::clone(&self.engine);
+        let progress = &engine.progress;
+        let sequence = self.sequence;
+        self.resolve(
+            until,
+            || progress.wait_processed(sequence, deadline),
+            |line, record| progress.wait_record(line, record, deadline),
+        )
+    }
+
+    /// The outcome once the command got as far as `until`, learning how far it got
+    /// from `processed` and `record` (which wait, or only look).
+    fn resolve(
+        &mut self,
+        until: Until,
+        processed: impl FnOnce() -> Result<(), Missed>,
+        record: impl FnOnce(Line, u64) -> Result<(), Missed>,
+    ) -> Result<Outcome<A>, WaitError> {
         if self.spent {
             return Err(WaitError::Spent);
         }
         if self.outcome.is_none() {
-            let processed = self.engine.progress.wait_processed(self.sequence, deadline);
+            let processed = processed();
             self.answer(Line::Logic, processed)?;
             let decided = self.engine.tickets.take(self.sequence).ok_or_else(|| {
                 WaitError::Stopped("the outcome was taken by another receipt".into())
@@ -142,7 +182,7 @@ impl<A: Aggregate> Receipt<A> {
                 Until::Visible(_) => Some(Line::Journal),
             };
             if let Some(line) = line {
-                let reached = self.engine.progress.wait_record(line, last, deadline);
+                let reached = record(line, last);
                 self.answer(line, reached)?;
             }
         }

@@ -9,7 +9,6 @@ use seqlane_journal::{JournalOptions, SyncPolicy};
 use super::{
     command, Bus, Deposit, Deposited, Durability, Finished, Ledger, Level, NotPositive, Totals,
 };
-use crate::pacing::{paced, Wait};
 use crate::scenario::NoFigure;
 
 impl Aggregate for Ledger {
@@ -104,7 +103,7 @@ impl Bus for SeqlaneBus {
             |e| format!("topology unknown ({e})"),
             |running| format!("{:?}", running.engine.topology()),
         );
-        format!("{topology}; spin then park; receipts park")
+        format!("{topology}; spin then park; receipts polled by the sender")
     }
 
     fn throughput(
@@ -154,28 +153,49 @@ impl Bus for SeqlaneBus {
             Level::Visible => Until::Visible(running.totals.id()),
         };
         let gateway = running.engine.gateway();
-        let (receipts, waiting) = crossbeam_channel::bounded::<(u64, Receipt<Ledger>)>(1 << 16);
-        let epoch = Instant::now();
-        let waiter = std::thread::spawn(move || {
-            let mut histogram = crate::peers::histogram();
-            for (due, receipt) in waiting {
-                receipt
-                    .wait(until)
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| format!("{e:?}"))?;
-                let latency = (epoch.elapsed().as_nanos() as u64).saturating_sub(due);
+        // One thread offers the commands on time (spinning between them) and, in
+        // the same loop, looks at the oldest receipts without blocking: a command
+        // counts as done when this thread first sees it so, so no second thread
+        // competes for the cores and no receipt waits for a wake-up.
+        let mut histogram = crate::peers::histogram();
+        let mut outstanding: std::collections::VecDeque<(u64, Receipt<Ledger>)> =
+            Default::default();
+        let mut failed = None;
+        let mut collect = |outstanding: &mut std::collections::VecDeque<(u64, Receipt<Ledger>)>,
+                           epoch: Instant| {
+            while let Some((due, receipt)) = outstanding.front_mut() {
+                let Some(answer) = receipt.try_wait(until) else {
+                    break;
+                };
+                if let Err(e) = answer
+                    .map_err(|e| e.to_string())
+                    .and_then(|outcome| outcome.map(drop).map_err(|e| format!("{e:?}")))
+                {
+                    failed.get_or_insert(e);
+                }
+                let latency = (epoch.elapsed().as_nanos() as u64).saturating_sub(*due);
                 histogram.saturating_record(latency.max(1));
+                outstanding.pop_front();
             }
-            Ok::<_, String>(histogram)
-        });
-        paced(epoch, rate, count, Wait::Sleep, |i, due| {
+        };
+        let epoch = Instant::now();
+        let interval = 1_000_000_000f64 / rate as f64;
+        for i in 0..count {
+            let due = (i as f64 * interval) as u64;
+            while (epoch.elapsed().as_nanos() as u64) < due {
+                collect(&mut outstanding, epoch);
+                std::hint::spin_loop();
+            }
             let receipt = gateway.submit(command(0, i)).expect("the engine is open");
-            receipts.send((due, receipt)).expect("the waiter is alive");
-        });
-        drop(receipts);
-        let histogram = waiter
-            .join()
-            .map_err(|_| "the waiter panicked".to_owned())??;
+            outstanding.push_back((due, receipt));
+        }
+        while !outstanding.is_empty() {
+            collect(&mut outstanding, epoch);
+            std::hint::spin_loop();
+        }
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
         drop(gateway);
         finish(running, epoch.elapsed())?;
         Ok(histogram)
