@@ -12,7 +12,7 @@ use crate::lock::DirLock;
 pub use crate::options::{JournalOptions, SyncPolicy};
 use crate::reader::{Progress, Reader};
 use crate::recovery::{self, RecoveryReport, TornTail};
-use crate::segment::{self, length_of_last, Access, Length, Segment};
+use crate::segment::{self, length_of_last, Access, Flusher, Length, Segment};
 
 mod sync_job;
 
@@ -55,6 +55,8 @@ pub struct Journal {
     mark_generation: u64,
     /// A sync mark is written to the active segment's header page but not synced.
     mark_pending: bool,
+    /// Ranges of closed segments left unsynced by rolls under `SyncPolicy::Never`.
+    left_unsynced: Vec<(Flusher, usize, usize)>,
     next_sequence: u64,
     first_sequence: u64,
     last_sync: Instant,
@@ -214,6 +216,7 @@ impl Journal {
             unsynced_from: offset,
             mark_generation,
             mark_pending: false,
+            left_unsynced: Vec::new(),
             next_sequence,
             first_sequence,
             last_sync: Instant::now(),
@@ -348,11 +351,20 @@ impl Journal {
         Ok(())
     }
 
-    /// Closes the active segment (synced, if the policy syncs) and starts the next.
+    /// Closes the active segment (synced, if the policy syncs; else left for the
+    /// next sync to cover) and starts the next.
     fn roll(&mut self) -> Result<()> {
         if self.options.sync != SyncPolicy::Never {
             self.sync()?;
             self.flush_sync_mark()?;
+        } else if self.unsynced_from < self.offset || self.mark_pending {
+            let from = if self.mark_pending {
+                0
+            } else {
+                self.unsynced_from
+            };
+            let left = (self.active.flusher(), from, self.offset);
+            self.left_unsynced.push(left);
         }
         let next = Segment::create(&self.dir, self.next_sequence, self.options.segment_size)?;
         self.segments.push((self.next_sequence, next.path.clone()));
@@ -375,45 +387,6 @@ impl Journal {
             return Err(error);
         }
         self.mark_pending = false;
-        Ok(())
-    }
-
-    /// Syncs everything appended so far to disk.
-    ///
-    /// # Errors
-    ///
-    /// An msync failure (an I/O error on the device). The journal is then poisoned:
-    /// what reached the disk is unknown until it is reopened.
-    pub fn sync(&mut self) -> Result<()> {
-        match self.begin_sync()? {
-            Some(job) => {
-                let outcome = job.run();
-                self.complete_sync(job, outcome)
-            }
-            None => {
-                self.last_sync = Instant::now();
-                // Release: a reader of `synced` may rely on the records being on disk.
-                self.progress
-                    .synced
-                    .store(self.next_sequence, Ordering::Release);
-                Ok(())
-            }
-        }
-    }
-
-    /// Under [`SyncPolicy::Interval`], syncs if the interval has passed since the
-    /// last sync and something is unsynced; otherwise does nothing.
-    ///
-    /// # Errors
-    ///
-    /// As [`sync`](Self::sync).
-    pub fn sync_if_due(&mut self) -> Result<()> {
-        let SyncPolicy::Interval(interval) = self.options.sync else {
-            return Ok(());
-        };
-        if self.unsynced_from < self.offset && self.last_sync.elapsed() >= interval {
-            self.sync()?;
-        }
         Ok(())
     }
 

@@ -203,3 +203,58 @@ fn a_failed_sync_job_poisons_the_writer_and_makes_nothing_durable() {
         JournalError::Poisoned(_)
     ));
 }
+
+fn segment_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().path().extension() == Some("seg".as_ref()))
+        .count()
+}
+
+/// Under `SyncPolicy::Never` a roll leaves the closed segment unsynced; the next
+/// sync writes it back with the active one before it calls anything synced, and a
+/// failure writing it back poisons the writer with nothing more made durable.
+#[test]
+fn a_sync_under_never_writes_back_the_segments_rolls_left_unsynced() {
+    let _scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path(), options().sync(SyncPolicy::Never)).unwrap();
+    let mut next = 0;
+    while segment_count(dir.path()) < 3 {
+        append_range(&mut journal, next, next + 1);
+        next += 1;
+    }
+    let msyncs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&msyncs);
+    fail::cfg_callback("segment::msync::error", move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    })
+    .unwrap();
+    journal.sync().unwrap();
+    fail::remove("segment::msync::error");
+    assert_eq!(
+        msyncs.load(std::sync::atomic::Ordering::Relaxed),
+        3,
+        "one per segment"
+    );
+    assert_eq!(journal.synced(), Some(next - 1));
+
+    let synced = journal.synced();
+    let segments = segment_count(dir.path());
+    while segment_count(dir.path()) == segments {
+        append_range(&mut journal, next, next + 1);
+        next += 1;
+    }
+    {
+        let _msync = Failing::new("segment::msync::error");
+        let error = journal.sync().unwrap_err();
+        assert!(error.to_string().contains("segment::msync"), "{error}");
+    }
+    assert_eq!(journal.synced(), synced, "the failed sync covered nothing");
+    assert!(matches!(
+        journal.append(1, b"after").unwrap_err(),
+        JournalError::Poisoned(_)
+    ));
+    drop(journal);
+    assert_eq!(count_checking(dir.path(), next), next);
+}

@@ -1,7 +1,8 @@
 //! A sync taken out of the writer, to run on another thread while the writer goes
 //! on appending: [`Journal::begin_sync`] captures what is appended, the job writes it
 //! back to the disk anywhere, [`Journal::complete_sync`] moves the durable line
-//! and writes the sync mark. [`Journal::sync`] is the three in a row.
+//! and writes the sync mark. [`Journal::sync`] is the three in a row; a sync
+//! also covers closed segments a roll under `SyncPolicy::Never` left unsynced.
 //!
 //! The durable line and the sync mark move only in `complete_sync`, on the writer,
 //! after the job's write-back returned: a mark on disk never runs ahead of the
@@ -13,6 +14,7 @@ use std::time::Instant;
 use super::Journal;
 use crate::error::{JournalError, Result};
 use crate::format::SyncMark;
+use crate::options::SyncPolicy;
 use crate::segment::Flusher;
 
 /// A sync of every record appended before [`Journal::begin_sync`] returned it.
@@ -71,6 +73,45 @@ impl SyncJob {
 }
 
 impl Journal {
+    /// Syncs everything appended so far to disk.
+    ///
+    /// # Errors
+    ///
+    /// An msync failure (an I/O error on the device). The journal is then poisoned:
+    /// what reached the disk is unknown until it is reopened.
+    pub fn sync(&mut self) -> Result<()> {
+        match self.begin_sync()? {
+            Some(job) => {
+                let outcome = job.run();
+                self.complete_sync(job, outcome)
+            }
+            None => {
+                self.last_sync = Instant::now();
+                // Release: a reader of `synced` may rely on the records being on disk.
+                self.progress
+                    .synced
+                    .store(self.next_sequence, Ordering::Release);
+                Ok(())
+            }
+        }
+    }
+
+    /// Under [`SyncPolicy::Interval`], syncs if the interval has passed since the
+    /// last sync and something is unsynced; otherwise does nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`sync`](Self::sync).
+    pub fn sync_if_due(&mut self) -> Result<()> {
+        let SyncPolicy::Interval(interval) = self.options.sync else {
+            return Ok(());
+        };
+        if self.unsynced_from < self.offset && self.last_sync.elapsed() >= interval {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
     /// Takes out a sync of every record appended so far, to [`run`](SyncJob::run)
     /// on another thread; `None` when all of them are synced already. Appends may
     /// go on meanwhile; they are not part of the job.
@@ -82,6 +123,7 @@ impl Journal {
         if let Some(reason) = &self.poisoned {
             return Err(JournalError::Poisoned(reason.clone()));
         }
+        self.sync_left_segments()?;
         if self.unsynced_from >= self.offset {
             return Ok(None);
         }
@@ -137,6 +179,20 @@ impl Journal {
         self.last_sync = Instant::now();
         // Release: a reader of `synced` may rely on the records being on disk.
         self.progress.synced.store(job.appended, Ordering::Release);
+        Ok(())
+    }
+
+    /// Writes back what rolls under [`SyncPolicy::Never`](SyncPolicy::Never)
+    /// left unsynced in closed segments, here on the writer: a sync covers every
+    /// record appended before it, not only the active segment's.
+    fn sync_left_segments(&mut self) -> Result<()> {
+        while let Some((flusher, from, to)) = self.left_unsynced.first() {
+            if let Err(error) = flusher.flush(*from, to - from) {
+                self.poisoned = Some(error.to_string());
+                return Err(error);
+            }
+            self.left_unsynced.remove(0);
+        }
         Ok(())
     }
 }
