@@ -43,13 +43,13 @@ use std::sync::atomic::Ordering;
 pub use builder::EngineBuilder;
 pub use domain::{Aggregate, Command, CommandId, Projection};
 pub use error::{EngineError, SubmitError, TrySubmitError};
-pub use gateway::Gateway;
+pub use gateway::{Gateway, SubmitFuture};
 pub use health::{Health, ProjectionFailure, ProjectionHealth, ProjectionRestart};
 pub use metrics::{Metrics, ProjectionMetrics};
 pub use outcome::{Accepted, Outcome, Rejection};
 pub use progress::ProjectionId;
 pub use projection::ReadModel;
-pub use receipt::{Receipt, Until, WaitError};
+pub use receipt::{ReachFuture, Receipt, ReceiptFuture, Until, WaitError, WaitFuture};
 pub use schema::EventSchema;
 pub use snapshot::Retention;
 pub use start::Recovery;
@@ -158,8 +158,11 @@ impl<A: Aggregate> Engine<A> {
     /// The engine's counters now.
     pub fn metrics(&self) -> Metrics {
         let producer = &self.gateway.producer;
-        self.engine
-            .metrics(producer.last_claimed() + 1, producer.capacity())
+        let mut metrics = self
+            .engine
+            .metrics(producer.last_claimed() + 1, producer.capacity());
+        metrics.waiting_tasks += producer.parked_tasks();
+        metrics
     }
 
     /// Takes a snapshot now (after every command submitted before this call) and

@@ -93,8 +93,9 @@ pub use claim::{BatchClaim, Claim};
 pub use engine::{
     Accepted, Aggregate, Command, CommandId, Engine, EngineBuilder, EngineError, EventSchema,
     Gateway, Health, Metrics, Outcome, Projection, ProjectionFailure, ProjectionHealth,
-    ProjectionId, ProjectionMetrics, ProjectionRestart, ReadModel, Receipt, Recovery, Rejection,
-    Retention, Stopped, SubmitError, Topology, TrySubmitError, Until, WaitError,
+    ProjectionId, ProjectionMetrics, ProjectionRestart, ReachFuture, ReadModel, Receipt,
+    ReceiptFuture, Recovery, Rejection, Retention, Stopped, SubmitError, SubmitFuture, Topology,
+    TrySubmitError, Until, WaitError, WaitFuture,
 };
 pub use error::{Halted, RingError, StagePanic, TryClaimError};
 pub use poller::{Polled, Poller};

@@ -9,10 +9,11 @@
 
 pub(crate) mod queue;
 
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::sync::{pause, spin_loop, thread};
-use queue::WaitQueue;
+use queue::{WaitQueue, WakerSlot};
 
 /// How idle threads wait: consumers for new events, producers for free slots.
 ///
@@ -232,6 +233,38 @@ impl Waiter {
                 self.queue.park_until(poll, deadline)
             }
         }
+    }
+
+    /// Polls for an async task: `Ready` with `poll`'s answer, or `Pending` with the
+    /// task to be woken by the next notify. A strategy that never parks never
+    /// notifies, so under it the task wakes itself and polls again at the
+    /// executor's next turn.
+    pub(crate) fn poll_until<R>(
+        &self,
+        mut poll: impl FnMut() -> Option<R>,
+        cx: &mut Context<'_>,
+        slot: &mut WakerSlot,
+    ) -> Poll<R> {
+        if self.strategy.parks() {
+            return self.queue.poll_until(poll, cx, slot);
+        }
+        match poll() {
+            Some(answer) => Poll::Ready(answer),
+            None => {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Takes back a task's waker: it stopped waiting.
+    pub(crate) fn forget(&self, slot: &mut WakerSlot) {
+        self.queue.forget(slot);
+    }
+
+    /// Tasks waiting to be woken.
+    pub(crate) fn parked_tasks(&self) -> usize {
+        self.queue.parked_tasks()
     }
 
     /// Wakes parked threads so they poll again. Call it after every change that a

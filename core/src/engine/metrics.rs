@@ -124,6 +124,10 @@ pub struct Metrics {
     /// Outcomes kept for receipts held longer than an input ring's worth of
     /// commands (each costs a map entry until its receipt is waited on or dropped).
     pub held_outcomes: usize,
+    /// Async tasks waiting for the engine to wake them: awaiting a receipt, or
+    /// room in the input ring. Each costs a waker until it is woken or its future
+    /// is dropped.
+    pub waiting_tasks: usize,
     /// Snapshots written since start.
     pub snapshots: u64,
     /// The journal position the last one covers (0 if none was written).

@@ -5,11 +5,12 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use crate::sequence::Sequence;
 use crate::sync::{lock, AtomicBool, Mutex};
-use crate::wait::queue::WaitQueue;
+use crate::wait::queue::{WaitQueue, WakerSlot};
 
 /// Names a projection of one engine, for [`Until::Visible`](crate::Until::Visible).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -188,43 +189,73 @@ impl Progress {
     }
 
     fn check(&self, line: Line, target: i64) -> Result<(), Missed> {
+        self.reached(line, target).unwrap_or(Err(Missed::TimedOut))
+    }
+
+    /// `Ok` once `line` reached `target`, `Err(Stopped)` once it never will, `None`
+    /// while it may.
+    fn reached(&self, line: Line, target: i64) -> Option<Result<(), Missed>> {
         let line = self.position(line);
         if line.end() >= target {
-            Ok(())
+            Some(Ok(()))
         } else if line.is_finished() {
             // The last advance happened before `finished` was set: read again.
-            if line.end() >= target {
+            Some(if line.end() >= target {
                 Ok(())
             } else {
                 Err(Missed::Stopped)
-            }
+            })
         } else {
-            Err(Missed::TimedOut)
+            None
         }
     }
 
     fn wait_for(&self, line: Line, target: i64, deadline: Option<Instant>) -> Result<(), Missed> {
-        let line = self.position(line);
-        let poll = || {
-            if line.end() >= target {
-                Some(Ok(()))
-            } else if line.is_finished() {
-                // The last advance happened before `finished` was set: read again.
-                Some(if line.end() >= target {
-                    Ok(())
-                } else {
-                    Err(Missed::Stopped)
-                })
-            } else {
-                None
-            }
-        };
+        let poll = || self.reached(line, target);
         if let Some(answer) = poll() {
             return answer;
         }
         self.queue
             .park_until(poll, deadline)
             .unwrap_or(Err(Missed::TimedOut))
+    }
+
+    /// For an async task: whether the logic processed input sequence `sequence`
+    /// (or stopped short of it), `Pending` with the task to be woken when that
+    /// may have changed.
+    pub(crate) fn poll_processed(
+        &self,
+        sequence: i64,
+        cx: &mut Context<'_>,
+        slot: &mut WakerSlot,
+    ) -> Poll<Result<(), Missed>> {
+        self.queue
+            .poll_until(|| self.reached(Line::Logic, sequence + 1), cx, slot)
+    }
+
+    /// For an async task: whether `line` passed journal record `record`, as
+    /// [`poll_processed`](Self::poll_processed).
+    pub(crate) fn poll_record(
+        &self,
+        line: Line,
+        record: u64,
+        cx: &mut Context<'_>,
+        slot: &mut WakerSlot,
+    ) -> Poll<Result<(), Missed>> {
+        debug_assert!(line != Line::Logic);
+        let target = record_end(record) + 1;
+        self.queue
+            .poll_until(|| self.reached(line, target), cx, slot)
+    }
+
+    /// Takes back an async task's waker: it stopped waiting.
+    pub(crate) fn forget(&self, slot: &mut WakerSlot) {
+        self.queue.forget(slot);
+    }
+
+    /// Async tasks waiting for a line to move.
+    pub(crate) fn parked_tasks(&self) -> usize {
+        self.queue.parked_tasks()
     }
 }
 

@@ -2,13 +2,17 @@
 //! the command's fate as it needs.
 
 use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::engine::domain::Aggregate;
 use crate::engine::outcome::Outcome;
-use crate::engine::progress::{Line, Missed, ProjectionId};
+use crate::engine::progress::{Line, Missed, Progress, ProjectionId};
 use crate::engine::shared::EngineShared;
 use crate::sync::Arc;
+use crate::wait::queue::WakerSlot;
 
 /// How long a [`Receipt`] waits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +52,36 @@ impl std::error::Error for WaitError {}
 
 /// The engine accepted a command into its input ring; wait on this to learn what
 /// became of it, as far as you need: [`Until::Processed`], [`Until::Durable`] or
-/// [`Until::Visible`]. Waiting parks the thread (no busy-spin) and may time out.
+/// [`Until::Visible`]. Waiting parks the thread (no busy-spin) and may time out;
+/// an async task awaits instead ([`wait_async`](Self::wait_async), or the receipt
+/// itself for `Processed`), with no runtime needed.
+///
+/// A receipt answers several stages: take the outcome once ([`wait`](Self::wait)
+/// and its kin), and wait for later stages as often as needed with
+/// [`reach`](Self::reach), before or after, to reply when processed and confirm
+/// when durable:
+///
+/// ```
+/// # use seqlane::{Aggregate, EngineBuilder, Until};
+/// # #[derive(Default)] struct Counter(u64);
+/// # impl Aggregate for Counter {
+/// #     type Command = u64; type Event = u64; type Rejection = ();
+/// #     fn decide(&self, add: &u64, events: &mut Vec<u64>) -> Result<(), ()> {
+/// #         events.push(*add);
+/// #         Ok(())
+/// #     }
+/// #     fn apply(&mut self, added: &u64) { self.0 += added; }
+/// # }
+/// # let dir = tempfile::tempdir()?;
+/// # let engine = EngineBuilder::new(dir.path(), Counter::default()).start()?;
+/// let mut receipt = engine.gateway().submit(5)?;
+/// let accepted = receipt.wait_timeout(Until::Processed, std::time::Duration::from_secs(5))?;
+/// // ... reply to the caller with `accepted` ...
+/// receipt.reach(Until::Durable)?; // ... then confirm it is on disk.
+/// # let _ = accepted;
+/// # engine.shutdown()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// Dropping a receipt unread costs nothing more: the command still runs, and its
 /// outcome is not kept. A receipt may be waited on long after its command ran.
@@ -59,6 +92,11 @@ pub struct Receipt<A: Aggregate> {
     outcome: Option<Outcome<A>>,
     /// The last journal record the command left, once collected.
     last_record: Option<u64>,
+    /// The outcome was collected from the ticket (and may since be returned).
+    collected: bool,
+    /// The collected outcome was an acceptance.
+    accepted: bool,
+    /// The outcome was returned.
     spent: bool,
 }
 
@@ -69,6 +107,8 @@ impl<A: Aggregate> Receipt<A> {
             sequence,
             outcome: None,
             last_record: None,
+            collected: false,
+            accepted: false,
             spent: false,
         }
     }
@@ -90,7 +130,8 @@ impl<A: Aggregate> Receipt<A> {
     ///
     /// [`WaitError::Stopped`] when the engine stopped first (the reason says why).
     pub fn wait(mut self, until: Until) -> Result<Outcome<A>, WaitError> {
-        self.wait_until(until, None)
+        self.reach_by(until, None)?;
+        self.take()
     }
 
     /// Like [`wait`](Self::wait), giving up after `timeout`; the receipt stays
@@ -105,7 +146,27 @@ impl<A: Aggregate> Receipt<A> {
         until: Until,
         timeout: Duration,
     ) -> Result<Outcome<A>, WaitError> {
-        self.wait_until(until, Some(Instant::now() + timeout))
+        self.reach_by(until, Some(Instant::now() + timeout))?;
+        self.take()
+    }
+
+    /// Waits until the command got as far as `until`, keeping the outcome for a
+    /// later wait. Any number of times, before or after the outcome was taken.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::Stopped`] when the engine stopped first.
+    pub fn reach(&mut self, until: Until) -> Result<(), WaitError> {
+        self.reach_by(until, None)
+    }
+
+    /// Like [`reach`](Self::reach), giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`] or [`WaitError::Stopped`].
+    pub fn reach_timeout(&mut self, until: Until, timeout: Duration) -> Result<(), WaitError> {
+        self.reach_by(until, Some(Instant::now() + timeout))
     }
 
     /// Whether the business logic has processed the command (never waits).
@@ -122,72 +183,131 @@ impl<A: Aggregate> Receipt<A> {
     /// As [`wait`](Self::wait), and [`WaitError::Spent`] if an earlier wait
     /// returned the outcome.
     pub fn try_wait(&mut self, until: Until) -> Option<Result<Outcome<A>, WaitError>> {
-        let engine = Arc::clone(&self.engine);
-        let progress = &engine.progress;
         let sequence = self.sequence;
-        match self.resolve(
+        let reached = self.reach_with(
             until,
-            || progress.check_processed(sequence),
-            |line, record| progress.check_record(line, record),
-        ) {
+            |progress| progress.check_processed(sequence),
+            |progress, line, record| progress.check_record(line, record),
+        );
+        match reached {
             Err(WaitError::TimedOut) => None,
-            answer => Some(answer),
+            Err(error) => Some(Err(error)),
+            Ok(()) => Some(self.take()),
         }
     }
 
-    fn wait_until(
-        &mut self,
-        until: Until,
-        deadline: Option<Instant>,
-    ) -> Result<Outcome<A>, WaitError> {
-        let engine = Arc::clone(&self.engine);
-        let progress = &engine.progress;
-        let sequence = self.sequence;
-        self.resolve(
+    /// A future of the outcome once the command got as far as `until`: the async
+    /// [`wait_timeout`](Self::wait_timeout) (put a timeout around it with your
+    /// runtime's). Dropping the future stops waiting and keeps the receipt usable.
+    pub fn wait_async(&mut self, until: Until) -> WaitFuture<'_, A> {
+        WaitFuture {
+            receipt: self,
             until,
-            || progress.wait_processed(sequence, deadline),
-            |line, record| progress.wait_record(line, record, deadline),
+            slot: WakerSlot::default(),
+        }
+    }
+
+    /// A future that is ready once the command got as far as `until`: the async
+    /// [`reach`](Self::reach).
+    pub fn reach_async(&mut self, until: Until) -> ReachFuture<'_, A> {
+        ReachFuture {
+            receipt: self,
+            until,
+            slot: WakerSlot::default(),
+        }
+    }
+
+    fn reach_by(&mut self, until: Until, deadline: Option<Instant>) -> Result<(), WaitError> {
+        let sequence = self.sequence;
+        self.reach_with(
+            until,
+            |progress| progress.wait_processed(sequence, deadline),
+            |progress, line, record| progress.wait_record(line, record, deadline),
         )
     }
 
-    /// The outcome once the command got as far as `until`, learning how far it got
-    /// from `processed` and `record` (which wait, or only look).
-    fn resolve(
+    /// Learns whether the command got as far as `until` from `processed` and
+    /// `record` (which wait, or only look).
+    fn reach_with(
         &mut self,
         until: Until,
-        processed: impl FnOnce() -> Result<(), Missed>,
-        record: impl FnOnce(Line, u64) -> Result<(), Missed>,
-    ) -> Result<Outcome<A>, WaitError> {
+        processed: impl FnOnce(&Progress) -> Result<(), Missed>,
+        record: impl FnOnce(&Progress, Line, u64) -> Result<(), Missed>,
+    ) -> Result<(), WaitError> {
+        if !self.collected {
+            let reached = processed(&self.engine.progress);
+            self.answer(Line::Logic, reached)?;
+            self.collect()?;
+        }
+        if let Some((line, last)) = self.target(until) {
+            let reached = record(&self.engine.progress, line, last);
+            self.answer(line, reached)?;
+        }
+        Ok(())
+    }
+
+    /// [`reach_with`](Self::reach_with) for an async task.
+    fn poll_reach(
+        &mut self,
+        until: Until,
+        cx: &mut Context<'_>,
+        slot: &mut WakerSlot,
+    ) -> Poll<Result<(), WaitError>> {
+        if !self.collected {
+            let Poll::Ready(reached) = self.engine.progress.poll_processed(self.sequence, cx, slot)
+            else {
+                return Poll::Pending;
+            };
+            if let Err(error) = self
+                .answer(Line::Logic, reached)
+                .and_then(|()| self.collect())
+            {
+                return Poll::Ready(Err(error));
+            }
+        }
+        if let Some((line, last)) = self.target(until) {
+            let Poll::Ready(reached) = self.engine.progress.poll_record(line, last, cx, slot)
+            else {
+                return Poll::Pending;
+            };
+            return Poll::Ready(self.answer(line, reached));
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Takes the outcome from the ticket, once the command is processed.
+    fn collect(&mut self) -> Result<(), WaitError> {
+        let decided =
+            self.engine.tickets.take(self.sequence).ok_or_else(|| {
+                WaitError::Stopped("the outcome was taken by another receipt".into())
+            })?;
+        self.accepted = decided.outcome.is_ok();
+        self.outcome = Some(decided.outcome);
+        self.last_record = decided.last_record;
+        self.collected = true;
+        Ok(())
+    }
+
+    /// The line and record to wait for once processed, for `until`.
+    fn target(&self, until: Until) -> Option<(Line, u64)> {
+        let last = self.last_record?;
+        let line = match until {
+            Until::Processed => return None,
+            Until::Durable => Line::Journal,
+            Until::Visible(projection) if self.accepted => self.engine.projection_line(projection),
+            // A rejection has nothing to project; its record is journaled.
+            Until::Visible(_) => Line::Journal,
+        };
+        Some((line, last))
+    }
+
+    /// Returns the collected outcome, once.
+    fn take(&mut self) -> Result<Outcome<A>, WaitError> {
         if self.spent {
             return Err(WaitError::Spent);
         }
-        if self.outcome.is_none() {
-            let processed = processed();
-            self.answer(Line::Logic, processed)?;
-            let decided = self.engine.tickets.take(self.sequence).ok_or_else(|| {
-                WaitError::Stopped("the outcome was taken by another receipt".into())
-            })?;
-            self.outcome = Some(decided.outcome);
-            self.last_record = decided.last_record;
-        }
-        let accepted = matches!(self.outcome, Some(Ok(_)));
-        if let Some(last) = self.last_record {
-            let line = match until {
-                Until::Processed => None,
-                Until::Durable => Some(Line::Journal),
-                Until::Visible(projection) if accepted => {
-                    Some(self.engine.projection_line(projection))
-                }
-                // A rejection has nothing to project; its record is journaled.
-                Until::Visible(_) => Some(Line::Journal),
-            };
-            if let Some(line) = line {
-                let reached = record(line, last);
-                self.answer(line, reached)?;
-            }
-        }
         self.spent = true;
-        Ok(self.outcome.take().expect("collected above"))
+        Ok(self.outcome.take().expect("collected before it is taken"))
     }
 
     /// What a wait for `line` that ended with `reached` answers.
@@ -201,8 +321,104 @@ impl<A: Aggregate> Receipt<A> {
 
 impl<A: Aggregate> Drop for Receipt<A> {
     fn drop(&mut self) {
-        if !self.spent && self.outcome.is_none() {
+        if !self.collected {
             self.engine.tickets.abandon(self.sequence);
+        }
+    }
+}
+
+/// The future of [`Receipt::wait_async`]: the outcome once the command got as far
+/// as asked.
+#[must_use = "futures do nothing unless awaited"]
+pub struct WaitFuture<'a, A: Aggregate> {
+    receipt: &'a mut Receipt<A>,
+    until: Until,
+    slot: WakerSlot,
+}
+
+impl<A: Aggregate> Future for WaitFuture<'_, A> {
+    type Output = Result<Outcome<A>, WaitError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match this.receipt.poll_reach(this.until, cx, &mut this.slot) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(reached) => Poll::Ready(reached.and_then(|()| this.receipt.take())),
+        }
+    }
+}
+
+impl<A: Aggregate> Drop for WaitFuture<'_, A> {
+    fn drop(&mut self) {
+        self.receipt.engine.progress.forget(&mut self.slot);
+    }
+}
+
+/// The future of [`Receipt::reach_async`]: ready once the command got as far as
+/// asked.
+#[must_use = "futures do nothing unless awaited"]
+pub struct ReachFuture<'a, A: Aggregate> {
+    receipt: &'a mut Receipt<A>,
+    until: Until,
+    slot: WakerSlot,
+}
+
+impl<A: Aggregate> Future for ReachFuture<'_, A> {
+    type Output = Result<(), WaitError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.receipt.poll_reach(this.until, cx, &mut this.slot)
+    }
+}
+
+impl<A: Aggregate> Drop for ReachFuture<'_, A> {
+    fn drop(&mut self) {
+        self.receipt.engine.progress.forget(&mut self.slot);
+    }
+}
+
+/// The future of awaiting a [`Receipt`] itself: its outcome once processed.
+#[must_use = "futures do nothing unless awaited"]
+pub struct ReceiptFuture<A: Aggregate> {
+    receipt: Receipt<A>,
+    slot: WakerSlot,
+}
+
+// No field is ever pinned: the future moves its receipt only by `&mut`.
+impl<A: Aggregate> Unpin for ReceiptFuture<A> {}
+
+impl<A: Aggregate> Future for ReceiptFuture<A> {
+    type Output = Result<Outcome<A>, WaitError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match this
+            .receipt
+            .poll_reach(Until::Processed, cx, &mut this.slot)
+        {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(reached) => Poll::Ready(reached.and_then(|()| this.receipt.take())),
+        }
+    }
+}
+
+impl<A: Aggregate> Drop for ReceiptFuture<A> {
+    fn drop(&mut self) {
+        self.receipt.engine.progress.forget(&mut self.slot);
+    }
+}
+
+impl<A: Aggregate> IntoFuture for Receipt<A> {
+    type Output = Result<Outcome<A>, WaitError>;
+    type IntoFuture = ReceiptFuture<A>;
+
+    /// Awaits the outcome once the command is processed: `receipt.await` is the
+    /// async `receipt.wait(Until::Processed)`.
+    fn into_future(self) -> ReceiptFuture<A> {
+        ReceiptFuture {
+            receipt: self,
+            slot: WakerSlot::default(),
         }
     }
 }

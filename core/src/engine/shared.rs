@@ -163,6 +163,7 @@ impl<A: Aggregate> EngineShared<A> {
             longest_journal_sync: Duration::from_nanos(journal.longest_sync_nanos.get()),
             durable_end: self.progress.records(Line::Journal),
             held_outcomes: self.tickets.spilled(),
+            waiting_tasks: self.progress.parked_tasks(),
             snapshots: self.snapshots.written.load(Ordering::Relaxed),
             last_snapshot: self.snapshots.last_written.load(Ordering::Relaxed),
             projections: self

@@ -1,6 +1,7 @@
 //! [`MultiProducer`]: cloneable producers of one ring, sharing one claim counter.
 
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use super::sealed::Reserve;
@@ -10,6 +11,7 @@ use crate::error::{Halted, TryClaimError};
 use crate::sequencer::multi::MultiCursor;
 use crate::shared::Shared;
 use crate::sync::Arc;
+use crate::wait::queue::WakerSlot;
 
 /// A producer of a ring built with
 /// [`RingBuilder::build_multi_producer`](crate::RingBuilder::build_multi_producer).
@@ -105,6 +107,34 @@ impl<T> MultiProducer<T> {
         let sequence = self.try_claim_up_to(1, deadline)?;
         // SAFETY: as in `claim_shared`.
         Ok(unsafe { Claim::new(&self.shared, false, sequence) })
+    }
+
+    /// Claims the next slot for an async task: `Pending` while the ring is full,
+    /// with the task woken when a gating stage frees slots (or the ring halts).
+    pub(crate) fn poll_claim_shared(
+        &self,
+        cx: &mut Context<'_>,
+        slot: &mut WakerSlot,
+    ) -> Poll<Result<Claim<'_, T>, Halted>> {
+        self.shared.waiter.poll_until(
+            || match self.try_claim_shared(None) {
+                Ok(claim) => Some(Ok(claim)),
+                Err(TryClaimError::Full) => None,
+                Err(TryClaimError::Halted) => Some(Err(Halted)),
+            },
+            cx,
+            slot,
+        )
+    }
+
+    /// Takes back the waker a [`poll_claim_shared`](Self::poll_claim_shared) left.
+    pub(crate) fn forget_waker(&self, slot: &mut WakerSlot) {
+        self.shared.waiter.forget(slot);
+    }
+
+    /// Tasks waiting in [`poll_claim_shared`](Self::poll_claim_shared) to be woken.
+    pub(crate) fn parked_tasks(&self) -> usize {
+        self.shared.waiter.parked_tasks()
     }
 
     /// Reserves the next `n` sequences with one atomic add, then waits for the
@@ -213,3 +243,35 @@ impl<T> StageWaker<T> {
 unsafe impl<T: Send> Sync for StageWaker<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Send for StageWaker<T> {}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use crate::wait::queue::WakerSlot;
+    use crate::{RingBuilder, Stage, WaitStrategy};
+
+    /// The async claim: a task claiming on a full ring returns `Pending` and is
+    /// woken by the stage's release of the slot, whichever side runs first. A
+    /// lost wake-up leaves `block_on` parked, which loom reports as a deadlock.
+    #[test]
+    fn loom_a_task_waiting_for_room_is_woken_by_the_release() {
+        loom::model(|| {
+            let mut builder =
+                RingBuilder::new(1, || 0u8).wait_strategy(WaitStrategy::SpinThenPark { spins: 1 });
+            builder.add_stage(Stage::new(|_: &u8, _: i64, _: bool| {}));
+            let (producer, ring) = builder.build_multi_producer().unwrap();
+            for value in 1..=2 {
+                let mut slot = WakerSlot::default();
+                let mut claim = loom::future::block_on(std::future::poll_fn(|cx| {
+                    producer.poll_claim_shared(cx, &mut slot)
+                }))
+                .unwrap();
+                *claim = value;
+                drop(claim);
+                producer.forget_waker(&mut slot);
+            }
+            assert_eq!(producer.parked_tasks(), 0);
+            drop(producer);
+            ring.join().unwrap();
+        });
+    }
+}

@@ -11,11 +11,30 @@
 //! many publications follow before the woken thread runs again; a waiter registers
 //! afresh before each sleep. A registration left behind by a waiter that found its
 //! answer costs at most one spare wake-up later.
+//!
+//! Async tasks wait the same way: a task's future registers, then under the lock
+//! leaves its `Waker` and polls; a notifier that takes registrations drains the
+//! wakers under the lock and wakes them. A future that finds its answer, or is
+//! dropped, takes its waker back, so nothing is kept for a task that stopped
+//! waiting.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use crate::sync::{fence, lock, AtomicUsize, Condvar, Mutex};
+
+/// A future's place among a queue's wakers: empty until its first `Pending`.
+#[derive(Debug, Default)]
+pub(crate) struct WakerSlot(Option<u64>);
+
+/// The wakers of tasks waiting on a queue, by the id in their [`WakerSlot`].
+#[derive(Debug, Default)]
+struct Wakers {
+    last_id: u64,
+    parked: HashMap<u64, Waker>,
+}
 
 #[derive(Debug)]
 pub(crate) struct WaitQueue {
@@ -24,7 +43,8 @@ pub(crate) struct WaitQueue {
     /// takes them all and wakes the sleepers. So a notifier that reads zero knows no
     /// waiter can be asleep having missed its change.
     waiters: AtomicUsize,
-    lock: Mutex<()>,
+    /// Held by a waiter from its poll to its sleep; guards the tasks' wakers.
+    lock: Mutex<Wakers>,
     condvar: Condvar,
 }
 
@@ -32,7 +52,7 @@ impl WaitQueue {
     pub(crate) fn new() -> Self {
         Self {
             waiters: AtomicUsize::new(0),
-            lock: Mutex::new(()),
+            lock: Mutex::new(Wakers::default()),
             condvar: Condvar::new(),
         }
     }
@@ -75,7 +95,56 @@ impl WaitQueue {
         }
     }
 
-    /// Wakes every parked thread, if there is any.
+    /// Polls for an async task: `Ready` with `poll`'s answer, or `Pending` with the
+    /// task's waker left in the queue (in `slot`) to be woken by the next notify.
+    pub(crate) fn poll_until<R>(
+        &self,
+        mut poll: impl FnMut() -> Option<R>,
+        cx: &mut Context<'_>,
+        slot: &mut WakerSlot,
+    ) -> Poll<R> {
+        if let Some(answer) = poll() {
+            self.forget(slot);
+            return Poll::Ready(answer);
+        }
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        // SeqCst fence: as in `park_until`.
+        fence(Ordering::SeqCst);
+        let mut wakers = lock(&self.lock);
+        let id = *slot.0.get_or_insert_with(|| {
+            wakers.last_id += 1;
+            wakers.last_id
+        });
+        match wakers.parked.get_mut(&id) {
+            Some(waker) => waker.clone_from(cx.waker()),
+            None => {
+                wakers.parked.insert(id, cx.waker().clone());
+            }
+        }
+        // Under the lock, after leaving the waker: a notifier that took the
+        // registration drains the wakers after this, or changed the state before.
+        if let Some(answer) = poll() {
+            wakers.parked.remove(&id);
+            slot.0 = None;
+            return Poll::Ready(answer);
+        }
+        Poll::Pending
+    }
+
+    /// Takes back the waker a future left in `slot`, if any: the task stopped
+    /// waiting.
+    pub(crate) fn forget(&self, slot: &mut WakerSlot) {
+        if let Some(id) = slot.0.take() {
+            lock(&self.lock).parked.remove(&id);
+        }
+    }
+
+    /// Tasks whose wakers wait in the queue.
+    pub(crate) fn parked_tasks(&self) -> usize {
+        lock(&self.lock).parked.len()
+    }
+
+    /// Wakes every parked thread and task, if there is any.
     #[inline]
     pub(crate) fn notify(&self) {
         // SeqCst fence: pairs with the fence in `park_until` (see the module docs).
@@ -92,14 +161,21 @@ impl WaitQueue {
     #[cold]
     fn wake_all(&self) {
         // Taking the lock waits out any waiter between its poll and its sleep.
-        drop(lock(&self.lock));
+        let tasks: Vec<Waker> = {
+            let mut wakers = lock(&self.lock);
+            wakers.parked.drain().map(|(_, waker)| waker).collect()
+        };
         self.condvar.notify_all();
+        // Outside the lock: a waker may run executor code.
+        for task in tasks {
+            task.wake();
+        }
     }
 }
 
 #[cfg(all(test, loom))]
 mod loom_tests {
-    use super::WaitQueue;
+    use super::{WaitQueue, WakerSlot};
     use crate::sync::{thread, Arc, AtomicBool};
     use std::sync::atomic::Ordering;
 
@@ -122,6 +198,32 @@ mod loom_tests {
             assert_eq!(waiter.join().unwrap(), Some(()));
             // At most the one registration of a waiter that found its answer itself.
             assert!(queue.waiters.load(Ordering::Relaxed) <= 1);
+        });
+    }
+
+    /// The async handshake: a task's future that returns `Pending` is always woken
+    /// by the notify that follows the change it waits for, whichever side runs
+    /// first, and leaves no waker behind. A lost wake-up leaves `block_on` parked,
+    /// which loom reports as a deadlock.
+    #[test]
+    fn loom_a_pending_task_is_always_woken() {
+        loom::model(|| {
+            let queue = Arc::new(WaitQueue::new());
+            let flag = Arc::new(AtomicBool::new(false));
+            let notifier = {
+                let (queue, flag) = (Arc::clone(&queue), Arc::clone(&flag));
+                thread::spawn(move || {
+                    flag.store(true, Ordering::Relaxed);
+                    queue.notify();
+                })
+            };
+            let mut slot = WakerSlot::default();
+            loom::future::block_on(std::future::poll_fn(|cx| {
+                queue.poll_until(|| flag.load(Ordering::Relaxed).then_some(()), cx, &mut slot)
+            }));
+            notifier.join().unwrap();
+            queue.forget(&mut slot);
+            assert_eq!(queue.parked_tasks(), 0);
         });
     }
 
