@@ -88,7 +88,7 @@ fn engine(c: &mut Criterion) {
                 gateway.send(value).unwrap();
             }
             let last = gateway.submit(iters).unwrap();
-            last.wait(Until::Visible(count.id())).unwrap().unwrap();
+            last.wait(Until::Visible(count.id())).unwrap();
             let elapsed = started.elapsed();
             assert_eq!(*count.get(), iters);
             drop(gateway);
@@ -106,7 +106,7 @@ fn engine(c: &mut Criterion) {
                 let started = Instant::now();
                 let outcome = gateway.submit(value).unwrap().wait(Until::Processed);
                 elapsed += started.elapsed();
-                outcome.unwrap().unwrap();
+                outcome.unwrap();
             }
             drop(gateway);
             engine.shutdown().unwrap();

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use seqlane::{
     Aggregate, Command, CommandId, EngineBuilder, JournalOptions, Projection, Rejection,
-    SyncPolicy, Until,
+    SyncPolicy, Until, WaitError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -248,10 +248,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Wait until durable: the receipt answers once its event is synced to disk.
     let started = Instant::now();
-    let checked_in = gateway
+    let accepted = gateway
         .submit(Command::new(InventoryCommand::CheckIn { id: 7, count: 40 }).with_id(CommandId(1)))?
         .wait(Until::Durable)?;
-    let accepted = checked_in.map_err(|rejection| rejection.to_string())?;
     println!(
         "check-in of 40 x item 7 is durable as journal record {:?} (version {}), after {:?}",
         accepted.records,
@@ -268,30 +267,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .expect_version(2),
         )?
-        .wait(Until::Visible(details.id()))?
-        .map_err(|rejection| rejection.to_string())?;
+        .wait(Until::Visible(details.id()))?;
     let item = details.get()[&7].clone();
     println!("details view right after the rename: {item:?}");
 
     // A rejected command: the state is untouched and the caller learns why.
     let rejected = gateway
         .submit(InventoryCommand::Remove { id: 7, count: 100 })?
-        .wait(Until::Durable)?;
-    if let Err(Rejection::Domain(reason)) = &rejected {
+        .wait(Until::Durable);
+    if let Err(WaitError::Rejected(Rejection::Domain(reason))) = &rejected {
         println!("removing 100 x item 7 was rejected: {reason}");
     }
     // So is a command that expected an older version (optimistic concurrency).
     let stale = gateway
         .submit(Command::new(InventoryCommand::Deactivate { id: 7 }).expect_version(2))?
-        .wait(Until::Processed)?;
-    if let Err(rejection @ Rejection::Conflict { .. }) = &stale {
+        .wait(Until::Processed);
+    if let Err(WaitError::Rejected(rejection @ Rejection::Conflict { .. })) = &stale {
         println!("deactivating item 7 at version 2 was rejected: {rejection}");
     }
     // Resubmitting a command id gets the first outcome, without checking in twice.
     let again = gateway
         .submit(Command::new(InventoryCommand::CheckIn { id: 7, count: 40 }).with_id(CommandId(1)))?
-        .wait(Until::Processed)?
-        .map_err(|rejection| rejection.to_string())?;
+        .wait(Until::Processed)?;
     println!(
         "the check-in resubmitted with the same id is a duplicate: {}",
         again.duplicate
@@ -299,8 +296,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     gateway
         .submit(InventoryCommand::Deactivate { id: 1000 })?
-        .wait(Until::Visible(list.id()))?
-        .map_err(|rejection| rejection.to_string())?;
+        .wait(Until::Visible(list.id()))?;
     let metrics = engine.metrics();
     println!(
         "{} commands accepted, {} rejected, {} duplicate; {} records journaled in {} batches; mean business-logic batch {:.1}",

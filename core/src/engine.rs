@@ -42,14 +42,14 @@ use std::sync::atomic::Ordering;
 
 pub use builder::EngineBuilder;
 pub use domain::{Aggregate, Command, CommandId, Projection};
-pub use error::{EngineError, SubmitError, TrySubmitError};
+pub use error::{EngineError, StopCause, SubmitError, TrySubmitError, WaitError};
 pub use gateway::{Gateway, SubmitFuture};
 pub use health::{Health, ProjectionFailure, ProjectionHealth, ProjectionRestart};
 pub use metrics::{Metrics, ProjectionMetrics};
 pub use outcome::{Accepted, Outcome, Rejection};
 pub use progress::ProjectionId;
 pub use projection::ReadModel;
-pub use receipt::{ReachFuture, Receipt, ReceiptFuture, Until, WaitError, WaitFuture};
+pub use receipt::{ReachFuture, Receipt, ReceiptFuture, Until, WaitFuture};
 pub use schema::EventSchema;
 pub use snapshot::Retention;
 pub use start::Recovery;

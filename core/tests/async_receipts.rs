@@ -62,8 +62,7 @@ fn a_thousand_tasks_await_durable_then_visible_on_one_receipt() {
                     tokio::spawn(async move {
                         let amount = task + 1;
                         let mut receipt = gateway.submit_async(Op::Deposit(1, amount)).await?;
-                        let outcome = receipt.wait_async(Until::Durable).await?;
-                        let accepted = outcome.expect("a deposit is accepted");
+                        let accepted = receipt.wait_async(Until::Durable).await?;
                         assert_eq!(accepted.events, [Event::Deposited(1, amount)]);
                         receipt.reach_async(Until::Visible(ledger.id())).await?;
                         let last = *accepted.records.unwrap().end();
@@ -96,8 +95,8 @@ fn a_receipt_awaited_is_its_outcome_once_processed() {
         let dir = tempfile::tempdir().unwrap();
         let (engine, _ledger) = start(dir.path(), 64);
         let gateway = engine.gateway();
-        let outcome = runtime().block_on(async { gateway.submit(Op::Open(7)).unwrap().await });
-        assert_eq!(outcome.unwrap().unwrap().events, [Event::Opened(7)]);
+        let accepted = runtime().block_on(async { gateway.submit(Op::Open(7)).unwrap().await });
+        assert_eq!(accepted.unwrap().events, [Event::Opened(7)]);
         engine.shutdown().unwrap();
     });
 }
@@ -118,7 +117,6 @@ fn a_task_awaiting_room_in_a_full_ring_is_woken() {
                 .await
                 .unwrap()
                 .await
-                .unwrap()
                 .unwrap();
             let gate = OpenOnDrop(Gate::default());
             gateway.send(Op::Wait(gate.0.clone())).unwrap();
@@ -135,7 +133,6 @@ fn a_task_awaiting_room_in_a_full_ring_is_woken() {
                     receipt
                         .wait_async(Until::Visible(ledger.id()))
                         .await
-                        .unwrap()
                         .unwrap()
                 }
             });
@@ -181,7 +178,6 @@ fn dropped_waits_and_receipts_leave_nothing_behind() {
                 .await
                 .unwrap()
                 .await
-                .unwrap()
                 .unwrap();
             let gate = OpenOnDrop(Gate::default());
             gateway.send(Op::Wait(gate.0.clone())).unwrap();

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::{accepted, Bank, Event, EventCount, Gate, Ledger, Op, Refusal};
 use seqlane::{
-    Command, CommandId, Engine, EngineBuilder, EngineError, ReadModel, Rejection, TrySubmitError,
-    Until, WaitError,
+    Command, CommandId, Engine, EngineBuilder, EngineError, ReadModel, Rejection, StopCause,
+    TrySubmitError, Until, WaitError,
 };
 use seqlane_journal::{Codec, JournalError, JournalOptions, Postcard, SyncPolicy};
 
@@ -67,14 +67,15 @@ fn each_receipt_stage_answers_with_the_outcome() {
         let refused = gateway
             .submit(Op::Withdraw(2, 1000))
             .unwrap()
-            .wait(Until::Visible(ledger.id()))
-            .unwrap();
+            .wait(Until::Visible(ledger.id()));
         assert_eq!(
             refused,
-            Err(Rejection::Domain(Refusal::Insufficient {
-                account: 2,
-                balance: 20
-            }))
+            Err(WaitError::Rejected(Rejection::Domain(
+                Refusal::Insufficient {
+                    account: 2,
+                    balance: 20
+                }
+            )))
         );
 
         let metrics = engine.metrics();
@@ -112,7 +113,7 @@ fn try_wait_answers_none_until_the_command_got_that_far() {
             }
             std::thread::yield_now();
         };
-        assert_eq!(visible.unwrap().unwrap().events, [Event::Deposited(1, 5)]);
+        assert_eq!(visible.unwrap().events, [Event::Deposited(1, 5)]);
         assert_eq!(ledger.get().balances[&1], 5, "read your writes");
         assert_eq!(
             deposit.try_wait(Until::Processed),
@@ -140,7 +141,7 @@ fn a_receipt_can_time_out_and_wait_again() {
         let outcome = held
             .wait_timeout(Until::Durable, Duration::from_secs(30))
             .unwrap();
-        assert!(outcome.unwrap().events.is_empty());
+        assert!(outcome.events.is_empty());
         assert_eq!(
             held.wait_timeout(Until::Processed, Duration::from_secs(1)),
             Err(WaitError::Spent)
@@ -219,27 +220,24 @@ fn an_expected_version_conflict_is_a_rejection() {
         let ok = gateway
             .submit(Command::new(Op::Deposit(1, 5)).expect_version(1))
             .unwrap()
-            .wait(Until::Processed)
-            .unwrap();
+            .wait(Until::Processed);
         assert!(ok.is_ok());
         let stale = gateway
             .submit(Command::new(Op::Deposit(1, 5)).expect_version(1))
             .unwrap()
-            .wait(Until::Processed)
-            .unwrap();
+            .wait(Until::Processed);
         assert_eq!(
             stale,
-            Err(Rejection::Conflict {
+            Err(WaitError::Rejected(Rejection::Conflict {
                 expected: 1,
                 actual: 2
-            })
+            }))
         );
         // Without `version_of`, the engine's own version is the reference.
         let engine_wide = gateway
             .submit(Command::new(Op::Open(2)).expect_version(2))
             .unwrap()
-            .wait(Until::Processed)
-            .unwrap();
+            .wait(Until::Processed);
         assert!(engine_wide.is_ok());
         let stopped = engine.shutdown().unwrap();
         assert_eq!(stopped.state.balances[&1], 5);
@@ -255,17 +253,14 @@ fn a_panic_in_decide_rejects_that_command_and_the_engine_goes_on() {
         let outcome = gateway
             .submit(Op::PanicInDecide)
             .unwrap()
-            .wait(Until::Processed)
-            .unwrap();
+            .wait(Until::Processed);
         assert_eq!(
             outcome,
-            Err(Rejection::Panicked("decide refuses to decide".into()))
+            Err(WaitError::Rejected(Rejection::Panicked(
+                "decide refuses to decide".into()
+            )))
         );
-        let opened = gateway
-            .submit(Op::Open(1))
-            .unwrap()
-            .wait(Until::Durable)
-            .unwrap();
+        let opened = gateway.submit(Op::Open(1)).unwrap().wait(Until::Durable);
         assert!(opened.is_ok());
         assert_eq!(engine.metrics().rejected, 1);
         engine.shutdown().unwrap();
@@ -309,14 +304,14 @@ fn a_command_whose_events_cannot_be_journaled_is_rejected_and_the_engine_goes_on
         };
         let (engine, ledger) = start();
         let gateway = engine.gateway();
-        let wait = |op: Op, until: Until| gateway.submit(op).unwrap().wait(until).unwrap();
+        let wait = |op: Op, until: Until| gateway.submit(op).unwrap().wait(until);
         assert!(wait(Op::Open(1), Until::Durable).is_ok());
         for (amount, says) in [
             (HUGE, "takes 2097152 bytes; a journal record holds at most"),
             (UNENCODABLE, "13 has no encoding"),
         ] {
             match wait(Op::Deposit(1, amount), Until::Processed) {
-                Err(Rejection::Unrecordable(reason)) => {
+                Err(WaitError::Rejected(Rejection::Unrecordable(reason))) => {
                     assert!(reason.contains(says), "{reason}");
                     assert!(reason.starts_with("record 1 of 1"), "{reason}");
                 }
@@ -352,10 +347,11 @@ fn a_panic_in_apply_stops_the_engine_without_journaling_its_events() {
             let poisoned = gateway.submit(Op::PoisonApply).unwrap();
             let after = gateway.submit(Op::Open(2)).unwrap();
             gate.open();
-            assert!(before.wait(Until::Visible(ledger.id())).unwrap().is_ok());
+            assert!(before.wait(Until::Visible(ledger.id())).is_ok());
             match poisoned.wait(Until::Processed) {
-                Err(WaitError::Stopped(reason)) => {
-                    assert!(reason.contains("apply panicked"), "{reason}")
+                Err(WaitError::Stopped(StopCause::ApplyPanicked { command, message })) => {
+                    assert_eq!(command, 2);
+                    assert!(message.contains("poison"), "{message}")
                 }
                 other => panic!("expected a stopped engine, got {other:?}"),
             }
@@ -433,7 +429,7 @@ fn try_submit_on_a_full_ring_gives_the_command_back() {
         assert_eq!(engine.metrics().input_occupancy, 4);
         gate.open();
         for receipt in receipts {
-            assert!(receipt.wait(Until::Durable).unwrap().is_ok());
+            assert!(receipt.wait(Until::Durable).is_ok());
         }
         engine.shutdown().unwrap();
     });
@@ -515,7 +511,7 @@ fn shutdown_with_gateways_blocked_on_a_full_ring_returns() {
         for thread in blocked {
             match thread.join().unwrap() {
                 Ok(outcome) => {
-                    assert!(outcome.unwrap().is_ok());
+                    assert!(outcome.is_ok());
                     accepted += 1;
                 }
                 Err(seqlane::SubmitError::Closed(_)) => {}
@@ -536,10 +532,10 @@ fn a_receipt_held_for_many_laps_still_gets_its_outcome() {
             .map(|i| gateway.submit(Op::Open(1000 + i)).unwrap())
             .collect();
         for receipt in receipts.into_iter().rev() {
-            assert!(receipt.wait(Until::Durable).unwrap().is_ok());
+            assert!(receipt.wait(Until::Durable).is_ok());
         }
         assert_eq!(engine.metrics().held_outcomes, 1);
-        let outcome = early.wait(Until::Durable).unwrap().unwrap();
+        let outcome = early.wait(Until::Durable).unwrap();
         assert_eq!(engine.metrics().held_outcomes, 0);
         assert_eq!(outcome.events, [Event::Opened(1)]);
         engine.shutdown().unwrap();
@@ -619,7 +615,7 @@ fn many_submitters_under_every_policy_lose_nothing() {
                         for i in 0..2_000 {
                             let receipt = gateway.submit(Op::Deposit(account, 1)).unwrap();
                             if i % 500 == 0 {
-                                receipt.wait(Until::Visible(count)).unwrap().unwrap();
+                                receipt.wait(Until::Visible(count)).unwrap();
                             }
                         }
                     })
@@ -655,7 +651,7 @@ fn a_group_commit_makes_an_idle_engine_durable_on_time() {
             let mut receipt = gateway.submit(Op::Open(account)).unwrap();
             // Nothing follows the command: only the group commit's timer can sync it.
             let outcome = receipt.wait_timeout(Until::Durable, Duration::from_secs(10));
-            assert!(outcome.unwrap().is_ok(), "account {account}");
+            assert!(outcome.is_ok(), "account {account}");
         }
         assert!(engine.metrics().journal_syncs >= 3);
         engine.shutdown().unwrap();
@@ -786,7 +782,6 @@ fn snapshots_every_n_events_and_refusals_say_why() {
             .submit(Op::Open(0))
             .unwrap()
             .wait(Until::Durable)
-            .unwrap()
             .is_ok());
         engine.shutdown().unwrap();
     });
@@ -802,7 +797,6 @@ fn a_damaged_snapshot_is_skipped_with_its_reason() {
             .submit(Op::Open(0))
             .unwrap()
             .wait(Until::Processed)
-            .unwrap()
             .unwrap();
         engine.snapshot().unwrap();
         engine.shutdown().unwrap();
@@ -908,11 +902,8 @@ fn a_full_disk_stops_the_engine_and_keeps_every_durable_command() {
             };
             submitted += 1;
             match receipt.wait(Until::Durable) {
-                Ok(outcome) => {
-                    assert!(outcome.is_ok(), "{outcome:?}");
-                    durable += 1;
-                }
-                Err(WaitError::Stopped(reason)) => break reason,
+                Ok(_) => durable += 1,
+                Err(WaitError::Stopped(StopCause::Journal(reason))) => break reason,
                 Err(other) => panic!("{other:?}"),
             }
             assert!(submitted < 100_000, "a 256 KiB disk never filled");

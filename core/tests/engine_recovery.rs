@@ -242,7 +242,6 @@ fn crash_and_recover(
         .submit(Op::Open(100))
         .unwrap()
         .wait(Until::Durable)
-        .unwrap()
         .unwrap();
     let stopped = engine.shutdown().unwrap();
     let mut expected = expected_bank.clone();

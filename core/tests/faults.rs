@@ -7,7 +7,7 @@
 mod common;
 
 use common::{accepted, Bank, Op};
-use seqlane::{Command, CommandId, EngineBuilder, EngineError, Until, WaitError};
+use seqlane::{Command, CommandId, EngineBuilder, EngineError, StopCause, Until, WaitError};
 use seqlane_journal::{JournalOptions, SyncPolicy};
 
 fn builder(dir: &std::path::Path) -> EngineBuilder<Bank> {
@@ -37,7 +37,7 @@ fn a_command_whose_sync_failed_is_durable_only_after_a_restart_synced_it() {
             .submit(Command::new(Op::Deposit(1, 40)).with_id(id))
             .unwrap();
         match receipt.wait(Until::Durable) {
-            Err(WaitError::Stopped(reason)) => {
+            Err(WaitError::Stopped(StopCause::Journal(reason))) => {
                 assert!(reason.contains("segment::msync"), "{reason}")
             }
             other => panic!("a failed sync answered {other:?}"),

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use seqlane::{
     Aggregate, Command, CommandId, Engine, EngineBuilder, Outcome, Projection, ReadModel,
-    Rejection, Until,
+    Rejection, Until, WaitError,
 };
 use seqlane_journal::JournalOptions;
 use serde::{Deserialize, Serialize};
@@ -130,7 +130,10 @@ fn submit<const MODE: u8>(
         .submit(command)
         .unwrap()
         .wait(until)
-        .unwrap()
+        .map_err(|error| match error {
+            WaitError::Rejected(rejection) => rejection,
+            other => panic!("the wait itself failed: {other:?}"),
+        })
 }
 
 const SOLD_OUT: Refusal = Refusal::SoldOut { wanted: 5, left: 2 };

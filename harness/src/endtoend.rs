@@ -47,6 +47,12 @@ pub struct Deposited {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NotPositive;
 
+impl std::fmt::Display for NotPositive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a deposit must be positive")
+    }
+}
+
 /// The write model.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ledger {

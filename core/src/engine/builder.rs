@@ -25,7 +25,7 @@ use crate::WaitStrategy;
 /// A counter, a projection that keeps the last value seen, and each way to wait:
 ///
 /// ```
-/// use seqlane::{Aggregate, EngineBuilder, Projection, Until};
+/// use seqlane::{Aggregate, EngineBuilder, Projection, Rejection, Until, WaitError};
 ///
 /// #[derive(Default)]
 /// struct Counter(u64);
@@ -70,9 +70,10 @@ use crate::WaitStrategy;
 ///
 /// gateway.send(5)?; // fire and forget
 /// let added = gateway.submit(2)?.wait(Until::Visible(total.id()))?;
-/// assert_eq!(added.map(|accepted| accepted.events), Ok(vec![2]));
+/// assert_eq!(added.events, [2]);
 /// assert_eq!(*total.get(), 7); // read your writes
-/// assert!(gateway.submit(0)?.wait(Until::Durable)?.is_err());
+/// let refused = gateway.submit(0)?.wait(Until::Durable);
+/// assert_eq!(refused, Err(WaitError::Rejected(Rejection::Domain("adding nothing"))));
 ///
 /// let stopped = engine.shutdown()?; // drains
 /// assert_eq!(stopped.state.0, 7);

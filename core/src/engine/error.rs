@@ -1,5 +1,6 @@
-//! The engine's errors: why it could not start or stopped ([`EngineError`]), and
-//! why a gateway gave a command back ([`SubmitError`], [`TrySubmitError`]).
+//! The engine's errors: why it could not start or stopped ([`EngineError`]), why
+//! a gateway gave a command back ([`SubmitError`], [`TrySubmitError`]), and why a
+//! wait did not end accepted ([`WaitError`], [`StopCause`]).
 
 use std::fmt;
 use std::io;
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 use seqlane_journal::JournalError;
 
 use crate::engine::domain::Command;
+use crate::engine::outcome::Rejection;
 use crate::error::RingError;
 
 /// Why an engine could not start, or stopped badly.
@@ -183,3 +185,94 @@ impl<C> fmt::Display for TrySubmitError<C> {
 }
 
 impl<C> std::error::Error for TrySubmitError<C> {}
+
+/// Why a wait did not end with the command accepted: it was rejected, or the
+/// wait ended first. One flat error, so the common wait is one `match`:
+///
+/// ```
+/// # use seqlane::{Rejection, StopCause, WaitError};
+/// fn status(error: &WaitError<String>) -> u16 {
+///     match error {
+///         WaitError::Rejected(Rejection::Domain(_)) => 409,
+///         WaitError::Rejected(_) => 422,
+///         WaitError::TimedOut => 504,
+///         WaitError::Stopped(StopCause::ShutDown) => 503,
+///         _ => 500,
+///     }
+/// }
+/// # assert_eq!(status(&WaitError::TimedOut), 504);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaitError<R> {
+    /// The command was not accepted; the state is untouched. (Never from
+    /// [`Receipt::reach`], which does not return the outcome.)
+    Rejected(Rejection<R>),
+    /// The timeout passed first; the receipt can wait again.
+    TimedOut,
+    /// The engine stopped before the command got that far.
+    Stopped(StopCause),
+    /// The outcome was already returned by an earlier wait.
+    Spent,
+}
+
+impl<R: fmt::Display> fmt::Display for WaitError<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitError::Rejected(rejection) => rejection.fmt(f),
+            WaitError::TimedOut => f.write_str("timed out waiting for the command"),
+            WaitError::Stopped(cause) => write!(f, "the engine stopped: {cause}"),
+            WaitError::Spent => f.write_str("this receipt's outcome was already taken"),
+        }
+    }
+}
+
+impl<R: fmt::Debug + fmt::Display> std::error::Error for WaitError<R> {}
+
+/// Why the engine stopped before a command got as far as a wait asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopCause {
+    /// The engine was shut down (or dropped) first.
+    ShutDown,
+    /// `apply` panicked on command `command` (an input sequence): the engine
+    /// stopped without processing later commands.
+    ApplyPanicked {
+        /// The command's input sequence.
+        command: i64,
+        /// The panic message.
+        message: String,
+    },
+    /// Appending to or syncing the journal failed (the message names the file
+    /// and operation): nothing after it was made durable.
+    Journal(String),
+    /// The projection waited for failed at a record and was not restarted.
+    ProjectionFailed {
+        /// The projection's name.
+        projection: String,
+        /// The journal record it failed at.
+        record: u64,
+        /// Its panic message.
+        message: String,
+    },
+}
+
+impl fmt::Display for StopCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopCause::ShutDown => f.write_str("the engine shut down"),
+            StopCause::ApplyPanicked { command, message } => {
+                write!(f, "apply panicked on command {command} ({message})")
+            }
+            StopCause::Journal(reason) => write!(f, "the journal failed: {reason}"),
+            StopCause::ProjectionFailed {
+                projection,
+                record,
+                message,
+            } => write!(
+                f,
+                "projection `{projection}` failed at journal record {record}: {message}"
+            ),
+        }
+    }
+}

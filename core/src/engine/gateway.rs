@@ -129,8 +129,8 @@ impl<A: Aggregate> Gateway<A> {
     /// # use seqlane::{Aggregate, EngineBuilder, Until};
     /// # #[derive(Default)] struct Counter(u64);
     /// # impl Aggregate for Counter {
-    /// #     type Command = u64; type Event = u64; type Rejection = ();
-    /// #     fn decide(&self, add: &u64, events: &mut Vec<u64>) -> Result<(), ()> {
+    /// #     type Command = u64; type Event = u64; type Rejection = String;
+    /// #     fn decide(&self, add: &u64, events: &mut Vec<u64>) -> Result<(), String> {
     /// #         events.push(*add);
     /// #         Ok(())
     /// #     }
@@ -143,11 +143,11 @@ impl<A: Aggregate> Gateway<A> {
     /// // In any async runtime: no thread blocks on a full ring or on a wait.
     /// let accepted = runtime.block_on(async {
     ///     let mut receipt = gateway.submit_async(5).await?;
-    ///     let outcome = receipt.wait_async(Until::Processed).await?;
+    ///     let accepted = receipt.wait_async(Until::Processed).await?;
     ///     receipt.reach_async(Until::Durable).await?;
-    ///     Ok::<_, Box<dyn std::error::Error>>(outcome)
+    ///     Ok::<_, Box<dyn std::error::Error>>(accepted)
     /// })?;
-    /// assert_eq!(accepted.unwrap().events, [5]);
+    /// assert_eq!(accepted.events, [5]);
     /// # engine.shutdown()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

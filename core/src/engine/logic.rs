@@ -406,7 +406,7 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
             std::mem::swap(&mut entry.payload, payload);
         });
         if published.is_err() {
-            let reason = self.engine.stop_reason(Line::Journal);
+            let reason = self.engine.stop_cause(Line::Journal).to_string();
             self.engine.fail(Failure::JournalStopped(reason.clone()));
             panic!("the journaler stopped, so no further command can be journaled: {reason}");
         }

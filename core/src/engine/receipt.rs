@@ -8,7 +8,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::engine::domain::Aggregate;
-use crate::engine::outcome::Outcome;
+use crate::engine::error::WaitError;
+use crate::engine::outcome::{Accepted, Outcome};
 use crate::engine::progress::{Line, Missed, Progress, ProjectionId};
 use crate::engine::shared::EngineShared;
 use crate::sync::Arc;
@@ -26,29 +27,11 @@ pub enum Until {
     Visible(ProjectionId),
 }
 
-/// Why a wait ended without the outcome.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WaitError {
-    /// The timeout passed first; the receipt can wait again.
-    TimedOut,
-    /// The engine stopped before the command got that far (a failure, or a shutdown
-    /// that could not finish); the reason says which.
-    Stopped(String),
-    /// The outcome was already returned by an earlier wait.
-    Spent,
-}
+/// What a wait answers: the command accepted, or why not.
+type Answer<A> = Result<Accepted<<A as Aggregate>::Event>, WaitError<<A as Aggregate>::Rejection>>;
 
-impl fmt::Display for WaitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WaitError::TimedOut => f.write_str("timed out waiting for the command"),
-            WaitError::Stopped(reason) => write!(f, "the engine stopped: {reason}"),
-            WaitError::Spent => f.write_str("this receipt's outcome was already taken"),
-        }
-    }
-}
-
-impl std::error::Error for WaitError {}
+/// What a wait for a stage answers.
+type Reached<A> = Result<(), WaitError<<A as Aggregate>::Rejection>>;
 
 /// The engine accepted a command into its input ring; wait on this to learn what
 /// became of it, as far as you need: [`Until::Processed`], [`Until::Durable`] or
@@ -65,8 +48,8 @@ impl std::error::Error for WaitError {}
 /// # use seqlane::{Aggregate, EngineBuilder, Until};
 /// # #[derive(Default)] struct Counter(u64);
 /// # impl Aggregate for Counter {
-/// #     type Command = u64; type Event = u64; type Rejection = ();
-/// #     fn decide(&self, add: &u64, events: &mut Vec<u64>) -> Result<(), ()> {
+/// #     type Command = u64; type Event = u64; type Rejection = String;
+/// #     fn decide(&self, add: &u64, events: &mut Vec<u64>) -> Result<(), String> {
 /// #         events.push(*add);
 /// #         Ok(())
 /// #     }
@@ -129,7 +112,7 @@ impl<A: Aggregate> Receipt<A> {
     /// # Errors
     ///
     /// [`WaitError::Stopped`] when the engine stopped first (the reason says why).
-    pub fn wait(mut self, until: Until) -> Result<Outcome<A>, WaitError> {
+    pub fn wait(mut self, until: Until) -> Answer<A> {
         self.reach_by(until, None)?;
         self.take()
     }
@@ -141,11 +124,7 @@ impl<A: Aggregate> Receipt<A> {
     ///
     /// [`WaitError::TimedOut`], [`WaitError::Stopped`], or [`WaitError::Spent`] if
     /// an earlier wait returned the outcome.
-    pub fn wait_timeout(
-        &mut self,
-        until: Until,
-        timeout: Duration,
-    ) -> Result<Outcome<A>, WaitError> {
+    pub fn wait_timeout(&mut self, until: Until, timeout: Duration) -> Answer<A> {
         self.reach_by(until, Some(Instant::now() + timeout))?;
         self.take()
     }
@@ -156,7 +135,7 @@ impl<A: Aggregate> Receipt<A> {
     /// # Errors
     ///
     /// [`WaitError::Stopped`] when the engine stopped first.
-    pub fn reach(&mut self, until: Until) -> Result<(), WaitError> {
+    pub fn reach(&mut self, until: Until) -> Reached<A> {
         self.reach_by(until, None)
     }
 
@@ -165,7 +144,7 @@ impl<A: Aggregate> Receipt<A> {
     /// # Errors
     ///
     /// [`WaitError::TimedOut`] or [`WaitError::Stopped`].
-    pub fn reach_timeout(&mut self, until: Until, timeout: Duration) -> Result<(), WaitError> {
+    pub fn reach_timeout(&mut self, until: Until, timeout: Duration) -> Reached<A> {
         self.reach_by(until, Some(Instant::now() + timeout))
     }
 
@@ -182,7 +161,7 @@ impl<A: Aggregate> Receipt<A> {
     ///
     /// As [`wait`](Self::wait), and [`WaitError::Spent`] if an earlier wait
     /// returned the outcome.
-    pub fn try_wait(&mut self, until: Until) -> Option<Result<Outcome<A>, WaitError>> {
+    pub fn try_wait(&mut self, until: Until) -> Option<Answer<A>> {
         let sequence = self.sequence;
         let reached = self.reach_with(
             until,
@@ -217,7 +196,7 @@ impl<A: Aggregate> Receipt<A> {
         }
     }
 
-    fn reach_by(&mut self, until: Until, deadline: Option<Instant>) -> Result<(), WaitError> {
+    fn reach_by(&mut self, until: Until, deadline: Option<Instant>) -> Reached<A> {
         let sequence = self.sequence;
         self.reach_with(
             until,
@@ -233,7 +212,7 @@ impl<A: Aggregate> Receipt<A> {
         until: Until,
         processed: impl FnOnce(&Progress) -> Result<(), Missed>,
         record: impl FnOnce(&Progress, Line, u64) -> Result<(), Missed>,
-    ) -> Result<(), WaitError> {
+    ) -> Reached<A> {
         if !self.collected {
             let reached = processed(&self.engine.progress);
             self.answer(Line::Logic, reached)?;
@@ -252,7 +231,7 @@ impl<A: Aggregate> Receipt<A> {
         until: Until,
         cx: &mut Context<'_>,
         slot: &mut WakerSlot,
-    ) -> Poll<Result<(), WaitError>> {
+    ) -> Poll<Reached<A>> {
         if !self.collected {
             let Poll::Ready(reached) = self.engine.progress.poll_processed(self.sequence, cx, slot)
             else {
@@ -276,11 +255,14 @@ impl<A: Aggregate> Receipt<A> {
     }
 
     /// Takes the outcome from the ticket, once the command is processed.
-    fn collect(&mut self) -> Result<(), WaitError> {
-        let decided =
-            self.engine.tickets.take(self.sequence).ok_or_else(|| {
-                WaitError::Stopped("the outcome was taken by another receipt".into())
-            })?;
+    fn collect(&mut self) -> Reached<A> {
+        // Only this receipt takes its command's ticket, once; a processed command
+        // without one was cut short by the engine stopping.
+        let decided = self
+            .engine
+            .tickets
+            .take(self.sequence)
+            .ok_or_else(|| WaitError::Stopped(self.engine.stop_cause(Line::Logic)))?;
         self.accepted = decided.outcome.is_ok();
         self.outcome = Some(decided.outcome);
         self.last_record = decided.last_record;
@@ -302,19 +284,20 @@ impl<A: Aggregate> Receipt<A> {
     }
 
     /// Returns the collected outcome, once.
-    fn take(&mut self) -> Result<Outcome<A>, WaitError> {
+    fn take(&mut self) -> Answer<A> {
         if self.spent {
             return Err(WaitError::Spent);
         }
         self.spent = true;
-        Ok(self.outcome.take().expect("collected before it is taken"))
+        let outcome: Outcome<A> = self.outcome.take().expect("collected before it is taken");
+        outcome.map_err(WaitError::Rejected)
     }
 
     /// What a wait for `line` that ended with `reached` answers.
-    fn answer(&self, line: Line, reached: Result<(), Missed>) -> Result<(), WaitError> {
+    fn answer(&self, line: Line, reached: Result<(), Missed>) -> Reached<A> {
         reached.map_err(|missed| match missed {
             Missed::TimedOut => WaitError::TimedOut,
-            Missed::Stopped => WaitError::Stopped(self.engine.stop_reason(line)),
+            Missed::Stopped => WaitError::Stopped(self.engine.stop_cause(line)),
         })
     }
 }
@@ -337,7 +320,7 @@ pub struct WaitFuture<'a, A: Aggregate> {
 }
 
 impl<A: Aggregate> Future for WaitFuture<'_, A> {
-    type Output = Result<Outcome<A>, WaitError>;
+    type Output = Answer<A>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -364,7 +347,7 @@ pub struct ReachFuture<'a, A: Aggregate> {
 }
 
 impl<A: Aggregate> Future for ReachFuture<'_, A> {
-    type Output = Result<(), WaitError>;
+    type Output = Reached<A>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -389,7 +372,7 @@ pub struct ReceiptFuture<A: Aggregate> {
 impl<A: Aggregate> Unpin for ReceiptFuture<A> {}
 
 impl<A: Aggregate> Future for ReceiptFuture<A> {
-    type Output = Result<Outcome<A>, WaitError>;
+    type Output = Answer<A>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -410,7 +393,7 @@ impl<A: Aggregate> Drop for ReceiptFuture<A> {
 }
 
 impl<A: Aggregate> IntoFuture for Receipt<A> {
-    type Output = Result<Outcome<A>, WaitError>;
+    type Output = Answer<A>;
     type IntoFuture = ReceiptFuture<A>;
 
     /// Awaits the outcome once the command is processed: `receipt.await` is the

@@ -249,14 +249,12 @@ mod tests {
             .submit(crate::Command::new(10).with_id(CommandId(5)))
             .unwrap()
             .wait(crate::Until::Processed)
-            .unwrap()
             .unwrap();
         assert!(!again.duplicate);
         let marker = gateway
             .submit(crate::Command::new(0).with_id(CommandId(6)))
             .unwrap()
             .wait(crate::Until::Processed)
-            .unwrap()
             .unwrap();
         assert!(marker.duplicate);
         assert_eq!(engine.shutdown().unwrap().state.0, 111);

@@ -11,6 +11,7 @@ use std::time::Duration;
 use seqlane_journal::JournalError;
 
 use crate::engine::domain::Aggregate;
+use crate::engine::error::StopCause;
 use crate::engine::health::{Health, ProjectionHealth};
 use crate::engine::metrics::{Metrics, ProjectionMetrics};
 use crate::engine::model::Model;
@@ -83,21 +84,24 @@ impl<A: Aggregate> EngineShared<A> {
     }
 
     /// Why `line` stopped short.
-    pub(crate) fn stop_reason(&self, line: Line) -> String {
+    pub(crate) fn stop_cause(&self, line: Line) -> StopCause {
         if let Line::Projection(id) = line {
             if let Some(failure) = lock(&self.projection_failures)[id.0].clone() {
-                return format!(
-                    "projection `{}` failed at journal record {}: {}",
-                    self.projection_name(id),
-                    failure.sequence,
-                    failure.message
-                );
+                return StopCause::ProjectionFailed {
+                    projection: self.projection_name(id).to_owned(),
+                    record: failure.sequence,
+                    message: failure.message,
+                };
             }
         }
         match &*lock(&self.failure) {
-            Some(failure) => failure.to_string(),
-            None if line == Line::Logic => "the engine shut down".into(),
-            None => "the engine stopped".into(),
+            Some(Failure::ApplyPanicked { command, message }) => StopCause::ApplyPanicked {
+                command: *command,
+                message: message.clone(),
+            },
+            Some(Failure::Journal(error)) => StopCause::Journal(error.to_string()),
+            Some(Failure::JournalStopped(reason)) => StopCause::Journal(reason.clone()),
+            None => StopCause::ShutDown,
         }
     }
 

@@ -137,9 +137,7 @@ impl Bus for SeqlaneBus {
                 .collect()
         });
         for last in lasts {
-            last.wait(visible)
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("{e:?}"))?;
+            last.wait(visible).map_err(|e| e.to_string())?;
         }
         let elapsed = started.elapsed();
         Ok(finish(running, elapsed)?)
@@ -167,11 +165,8 @@ impl Bus for SeqlaneBus {
                 let Some(answer) = receipt.try_wait(until) else {
                     break;
                 };
-                if let Err(e) = answer
-                    .map_err(|e| e.to_string())
-                    .and_then(|outcome| outcome.map(drop).map_err(|e| format!("{e:?}")))
-                {
-                    failed.get_or_insert(e);
+                if let Err(e) = answer {
+                    failed.get_or_insert(e.to_string());
                 }
                 let latency = (epoch.elapsed().as_nanos() as u64).saturating_sub(*due);
                 histogram.saturating_record(latency.max(1));
@@ -230,8 +225,7 @@ pub fn idle_cpu_percent(idle: std::time::Duration) -> Result<f64, String> {
         .submit(command(0, 0))
         .map_err(|e| format!("{e:?}"))?
         .wait(Until::Visible(totals.id()))
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("{e:?}"))?;
+        .map_err(|e| e.to_string())?;
     // Let the stages finish their backoff down to their longest wait first.
     std::thread::sleep(std::time::Duration::from_millis(100));
     let unreadable =
