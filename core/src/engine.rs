@@ -50,7 +50,7 @@ pub use outcome::{Accepted, Outcome, Rejection};
 pub use progress::ProjectionId;
 pub use projection::ReadModel;
 pub use receipt::{ReachFuture, Receipt, ReceiptFuture, Until, WaitFuture};
-pub use schema::EventSchema;
+pub use schema::{EventSchema, ReplayCause};
 pub use snapshot::Retention;
 pub use start::Recovery;
 pub use topology::Topology;

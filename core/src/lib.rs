@@ -94,8 +94,8 @@ pub use engine::{
     Accepted, Aggregate, Command, CommandId, Engine, EngineBuilder, EngineError, EventSchema,
     Gateway, Health, Metrics, Outcome, Projection, ProjectionFailure, ProjectionHealth,
     ProjectionId, ProjectionMetrics, ProjectionRestart, ReachFuture, ReadModel, Receipt,
-    ReceiptFuture, Recovery, Rejection, Retention, StopCause, Stopped, SubmitError, SubmitFuture,
-    Topology, TrySubmitError, Until, WaitError, WaitFuture,
+    ReceiptFuture, Recovery, Rejection, ReplayCause, Retention, StopCause, Stopped, SubmitError,
+    SubmitFuture, Topology, TrySubmitError, Until, WaitError, WaitFuture,
 };
 pub use error::{Halted, RingError, StagePanic, TryClaimError};
 pub use poller::{Polled, Poller};

@@ -10,6 +10,7 @@ use seqlane_journal::JournalError;
 
 use crate::engine::domain::Command;
 use crate::engine::outcome::Rejection;
+use crate::engine::schema::ReplayCause;
 use crate::error::RingError;
 
 /// Why an engine could not start, or stopped badly.
@@ -28,7 +29,7 @@ pub enum EngineError {
         /// The record's journal sequence.
         sequence: u64,
         /// What is wrong with it.
-        reason: String,
+        cause: ReplayCause,
     },
     /// The journal's first records were retired (by a [`Retention`](crate::Retention) policy, or by
     /// hand), and something must replay records from before them: the state (no
@@ -70,8 +71,8 @@ impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EngineError::Journal(error) => write!(f, "journal: {error}"),
-            EngineError::Replay { sequence, reason } => {
-                write!(f, "cannot replay journal record {sequence}: {reason}")
+            EngineError::Replay { sequence, cause } => {
+                write!(f, "cannot replay journal record {sequence}: {cause}")
             }
             EngineError::Retired { first, needed, by } => write!(
                 f,

@@ -16,7 +16,7 @@
 use seqlane_journal::{Codec, JournalError};
 
 use crate::engine::domain::CommandId;
-use crate::engine::schema::{EventSchema, Reading, Schemas};
+use crate::engine::schema::{EventSchema, Reading, ReplayCause, Schemas};
 
 /// The record holds an event.
 pub(crate) const EVENT: u32 = 1;
@@ -145,33 +145,36 @@ pub(crate) fn decode<E, C: Codec<E>>(
     schemas: &Schemas<E>,
     tag: u32,
     payload: &[u8],
-) -> Result<Found<E>, String> {
+) -> Result<Found<E>, ReplayCause> {
+    let malformed = ReplayCause::NotAnEngineRecord;
     let flags = tag & FLAGS;
     if flags & !KNOWN != 0 || flags & (EVENT | HAS_ID | SCHEMA) == 0 {
-        return Err(format!(
+        return Err(malformed(format!(
             "tag {tag:#x} is not an engine record (a journal written by something else, \
              or by a newer seqlane?)"
-        ));
+        )));
     }
     if flags == SCHEMA {
-        return EventSchema::decode(payload).map(Found::Schema);
+        return EventSchema::decode(payload)
+            .map(Found::Schema)
+            .map_err(malformed);
     }
     if flags & SCHEMA != 0 {
-        return Err(format!(
+        return Err(malformed(format!(
             "tag {tag:#x} mixes a schema declaration with a command"
-        ));
+        )));
     }
     if flags & REJECTED != 0 && flags != HAS_ID | REJECTED | FIRST | LAST {
-        return Err(format!(
+        return Err(malformed(format!(
             "tag {tag:#x} marks a rejection without being one command's only record"
-        ));
+        )));
     }
     let (id, rest) = if tag & HAS_ID != 0 {
         let Some((id, rest)) = payload.split_first_chunk::<ID_LEN>() else {
-            return Err(format!(
+            return Err(malformed(format!(
                 "{} payload bytes, too short for a command id",
                 payload.len()
-            ));
+            )));
         };
         (Some(CommandId(u128::from_le_bytes(*id))), rest)
     } else {
@@ -185,15 +188,22 @@ pub(crate) fn decode<E, C: Codec<E>>(
     } else if tag & EVENT != 0 {
         match schemas.reading(tag >> SCHEMA_SHIFT)? {
             Reading::Current => {
-                event =
-                    Some(codec.decode(rest).map_err(|error| {
-                        format!("{error} (decoding a {} event)", schemas.running)
-                    })?);
+                event = Some(
+                    codec
+                        .decode(rest)
+                        .map_err(|error| ReplayCause::Undecodable {
+                            running: schemas.running.clone(),
+                            message: error.to_string(),
+                        })?,
+                );
             }
             Reading::Upcast(upcaster) => upcast = upcaster.convert(rest)?,
         }
     } else if !rest.is_empty() {
-        return Err(format!("{} unexpected bytes after a marker", rest.len()));
+        return Err(malformed(format!(
+            "{} unexpected bytes after a marker",
+            rest.len()
+        )));
     }
     Ok(Found::Command(Decoded {
         event,

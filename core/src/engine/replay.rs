@@ -12,7 +12,7 @@ use crate::engine::health::{self, ProjectionFailure};
 use crate::engine::model::{Model, Remembered};
 use crate::engine::projection::Runner;
 use crate::engine::record::{self, Decoded, Found};
-use crate::engine::schema::Schemas;
+use crate::engine::schema::{ReplayCause, Schemas};
 use crate::stage::panic_message;
 
 pub(crate) struct Replayed {
@@ -60,7 +60,7 @@ pub(crate) fn replay<A: Aggregate, C: Codec<A::Event>>(
             continue;
         }
         let decoded = match record::decode(codec, schemas, found.tag, found.payload)
-            .map_err(|reason| EngineError::Replay { sequence, reason })?
+            .map_err(|cause| EngineError::Replay { sequence, cause })?
         {
             Found::Command(decoded) => decoded,
             Found::Schema(schema) => {
@@ -151,7 +151,7 @@ fn commit<A: Aggregate>(
             catch_unwind(AssertUnwindSafe(|| model.state.apply(&event))).map_err(|payload| {
                 EngineError::Replay {
                     sequence,
-                    reason: format!("apply panicked: {}", panic_message(payload.as_ref())),
+                    cause: ReplayCause::ApplyPanicked(panic_message(payload.as_ref())),
                 }
             })?;
             model.version += 1;
@@ -270,7 +270,7 @@ mod tests {
         match EngineBuilder::new(dir.path(), Sum(0)).start() {
             Err(crate::EngineError::Replay {
                 sequence: 0,
-                reason,
+                cause: crate::ReplayCause::NotAnEngineRecord(reason),
             }) => {
                 assert!(reason.contains("not an engine record"), "{reason}");
             }

@@ -15,6 +15,76 @@ use std::collections::HashMap;
 
 use seqlane_journal::{fnv1a64, Codec, Postcard};
 
+/// What is wrong with a journal record the engine cannot replay
+/// ([`EngineError::Replay`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplayCause {
+    /// Not a record an engine writes (a journal written by something else, or by
+    /// a newer seqlane), or a malformed one: what is wrong with it.
+    NotAnEngineRecord(String),
+    /// Its event was written under another schema than the one the running code
+    /// reads, and no upcaster converts it.
+    UnknownSchema {
+        /// What wrote it: the declared schema, or why none is known.
+        written: String,
+        /// What the running code reads.
+        running: EventSchema,
+        /// The written schema has the running type's name and version: the type
+        /// changed without a new version.
+        unversioned_change: bool,
+    },
+    /// The event's bytes do not decode as the running type: the codec's message.
+    Undecodable {
+        /// The running event schema.
+        running: EventSchema,
+        /// The codec's error.
+        message: String,
+    },
+    /// The upcaster registered for its schema failed.
+    UpcastFailed {
+        /// The schema it converts from.
+        from: EventSchema,
+        /// The upcaster's error.
+        message: String,
+    },
+    /// `apply` panicked replaying its event: the panic message.
+    ApplyPanicked(String),
+}
+
+impl std::fmt::Display for ReplayCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplayCause::NotAnEngineRecord(reason) => f.write_str(reason),
+            ReplayCause::UnknownSchema {
+                written,
+                running,
+                unversioned_change,
+            } => {
+                write!(
+                    f,
+                    "its event was written as {written}; this engine reads {running}."
+                )?;
+                f.write_str(if *unversioned_change {
+                    " The type changed without a new version: give it a new version with \
+                     EngineBuilder::event_schema and register the old definition with \
+                     EngineBuilder::upcast."
+                } else {
+                    " Register an upcaster for it with EngineBuilder::upcast, or run the code \
+                     that wrote it."
+                })
+            }
+            ReplayCause::Undecodable { running, message } => {
+                write!(f, "{message} (decoding a {running} event)")
+            }
+            ReplayCause::UpcastFailed { from, message } => {
+                write!(f, "upcasting from {from}: {message}")
+            }
+            ReplayCause::ApplyPanicked(message) => write!(f, "apply panicked: {message}"),
+        }
+    }
+}
+
 /// The type and version of an engine's events, as journaled with each of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventSchema {
@@ -171,38 +241,37 @@ impl<E> Schemas<E> {
 
     /// How to read an event of schema `id`; the error says what wrote it and what
     /// to do.
-    pub(crate) fn reading(&self, id: u32) -> Result<Reading<'_, E>, String> {
+    pub(crate) fn reading(&self, id: u32) -> Result<Reading<'_, E>, ReplayCause> {
         if id == self.running_id {
             return Ok(Reading::Current);
         }
         if let Some(upcaster) = self.upcasters.get(&id) {
             return Ok(Reading::Upcast(upcaster));
         }
-        let stored = match (id, self.declared.get(&id)) {
+        let written = match (id, self.declared.get(&id)) {
             (0, _) => "without a schema (journaled before events carried one)".to_owned(),
             (_, Some(schema)) => format!("{schema}"),
             (_, None) => {
                 format!("schema {id:06x}, whose declaration is not in the journal")
             }
         };
-        let hint = match self.declared.get(&id) {
-            Some(schema) if schema.name == self.running.name && schema.version == self.running.version => {
-                " The type changed without a new version: give it a new version with \
-                 EngineBuilder::event_schema and register the old definition with \
-                 EngineBuilder::upcast."
-            }
-            _ => " Register an upcaster for it with EngineBuilder::upcast, or run the code that wrote it.",
-        };
-        Err(format!(
-            "its event was written as {stored}; this engine reads {}.{hint}",
-            self.running
-        ))
+        let unversioned_change = self.declared.get(&id).is_some_and(|schema| {
+            schema.name == self.running.name && schema.version == self.running.version
+        });
+        Err(ReplayCause::UnknownSchema {
+            written,
+            running: self.running.clone(),
+            unversioned_change,
+        })
     }
 }
 
 impl<E> Upcaster<E> {
-    pub(crate) fn convert(&self, bytes: &[u8]) -> Result<Vec<E>, String> {
-        (self.convert)(bytes).map_err(|error| format!("upcasting from {}: {error}", self.from))
+    pub(crate) fn convert(&self, bytes: &[u8]) -> Result<Vec<E>, ReplayCause> {
+        (self.convert)(bytes).map_err(|message| ReplayCause::UpcastFailed {
+            from: self.from.clone(),
+            message,
+        })
     }
 }
 
