@@ -21,6 +21,7 @@ mod inline;
 mod journaler;
 mod logic;
 mod metrics;
+pub mod middleware;
 mod model;
 mod outcome;
 mod progress;
@@ -35,6 +36,7 @@ mod slots;
 mod snapshot;
 mod start;
 mod syncer;
+pub mod testkit;
 mod topology;
 
 use std::fmt;
