@@ -185,20 +185,21 @@ fn a_timeout_fires() {
         let guarded = Guarded::builder(engine.gateway())
             .layer(Timeout::new(Duration::from_millis(50)))
             .build();
-        guarded.call(Op::Open(1), Until::Durable).unwrap();
+        // The gate's command comes first: nothing after it is processed, and no
+        // slot is freed, until the gate opens.
         let gate = Gate::default();
         engine.gateway().send(Op::Wait(gate.clone())).unwrap();
+        let started = Instant::now();
+        let error = guarded.call(Op::Open(1), Until::Processed).unwrap_err();
+        assert_eq!(error, CallError::Wait(WaitError::TimedOut));
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        while engine.gateway().try_submit(Op::Deposit(1, 1)).is_ok() {}
         let started = Instant::now();
         let error = guarded
             .call(Op::Deposit(1, 1), Until::Processed)
             .unwrap_err();
-        assert_eq!(error, CallError::Wait(WaitError::TimedOut));
-        assert!(started.elapsed() >= Duration::from_millis(50));
-        while engine.gateway().try_submit(Op::Deposit(1, 1)).is_ok() {}
-        let error = guarded
-            .call(Op::Deposit(1, 1), Until::Processed)
-            .unwrap_err();
         assert_eq!(error, CallError::Full);
+        assert!(started.elapsed() >= Duration::from_millis(50));
         gate.open();
         guarded.call(Op::Deposit(1, 1), Until::Durable).unwrap();
         drop(guarded);
