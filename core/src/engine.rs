@@ -36,6 +36,8 @@ mod slots;
 mod snapshot;
 mod start;
 mod syncer;
+#[cfg(feature = "metrics")]
+mod telemetry;
 pub mod testkit;
 mod topology;
 

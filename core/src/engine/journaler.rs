@@ -151,6 +151,8 @@ impl<A: Aggregate> Journaler<A> {
         let counters = &self.engine.metrics.journal;
         if synced {
             counters.syncs.add(1);
+            #[cfg(feature = "metrics")]
+            crate::engine::telemetry::record_sync(std::time::Duration::from_nanos(elapsed));
         }
         counters.sync_nanos.add(elapsed);
         counters.last_sync_nanos.set(elapsed);

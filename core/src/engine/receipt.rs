@@ -81,6 +81,10 @@ pub struct Receipt<A: Aggregate> {
     accepted: bool,
     /// The outcome was returned.
     spent: bool,
+    /// When the command was submitted, and the stages whose waits were recorded
+    /// (bit 0 processed, 1 durable, 2 visible).
+    #[cfg(feature = "metrics")]
+    submitted: (Instant, u8),
 }
 
 impl<A: Aggregate> Receipt<A> {
@@ -93,6 +97,8 @@ impl<A: Aggregate> Receipt<A> {
             collected: false,
             accepted: false,
             spent: false,
+            #[cfg(feature = "metrics")]
+            submitted: (Instant::now(), 0),
         }
     }
 
@@ -222,7 +228,27 @@ impl<A: Aggregate> Receipt<A> {
             let reached = record(&self.engine.progress, line, last);
             self.answer(line, reached)?;
         }
+        self.reached(until);
         Ok(())
+    }
+
+    /// Records the wait for `until` (once per stage), with the `metrics` feature.
+    #[inline]
+    fn reached(&mut self, until: Until) {
+        #[cfg(feature = "metrics")]
+        {
+            let bit = match until {
+                Until::Processed => 1,
+                Until::Durable => 2,
+                Until::Visible(_) => 4,
+            };
+            if self.submitted.1 & bit == 0 {
+                self.submitted.1 |= bit;
+                crate::engine::telemetry::record_wait(until, self.submitted.0.elapsed());
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = until;
     }
 
     /// [`reach_with`](Self::reach_with) for an async task.
@@ -249,8 +275,11 @@ impl<A: Aggregate> Receipt<A> {
             else {
                 return Poll::Pending;
             };
-            return Poll::Ready(self.answer(line, reached));
+            if let Err(error) = self.answer(line, reached) {
+                return Poll::Ready(Err(error));
+            }
         }
+        self.reached(until);
         Poll::Ready(Ok(()))
     }
 
