@@ -64,7 +64,7 @@ use seqlane_journal::Codec;
 use crate::error::RingError;
 use crate::stage::Pinning;
 use crate::sync::{lock, Arc};
-use crate::{Producer, Ring};
+use crate::Ring;
 use progress::Line;
 use shared::{EngineShared, Failure};
 use slots::{Entry, Submission};
@@ -161,12 +161,7 @@ impl<A: Aggregate> Engine<A> {
 
     /// The engine's counters now.
     pub fn metrics(&self) -> Metrics {
-        let producer = &self.gateway.producer;
-        let mut metrics = self
-            .engine
-            .metrics(producer.last_claimed() + 1, producer.capacity());
-        metrics.waiting_tasks += producer.parked_tasks();
-        metrics
+        self.gateway.metrics()
     }
 
     /// Takes a snapshot now (after every command submitted before this call) and

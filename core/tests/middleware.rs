@@ -1,6 +1,7 @@
 //! The middleware between callers and the ring: each layer refuses what it
 //! should, in order, with its reason; a rate limit holds its rate; a timeout
 //! fires; the guarded gateway works as a tower service.
+#![cfg(not(any(loom, miri)))] // real threads and a memory-mapped journal
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The engine's figures through the `metrics` facade: wait and sync histograms
 //! as they happen, counters and gauges from `Metrics::publish`. One test: the
 //! recorder is process-wide.
+#![cfg(not(any(loom, miri)))] // real threads and a memory-mapped journal
 
 mod common;
 

@@ -12,15 +12,9 @@
 use std::time::Duration;
 
 use crate::engine::metrics::Metrics;
-use crate::engine::receipt::Until;
 
-/// Records a receipt's wait, from submission to `until`.
-pub(crate) fn record_wait(until: Until, waited: Duration) {
-    let until = match until {
-        Until::Processed => "processed",
-        Until::Durable => "durable",
-        Until::Visible(_) => "visible",
-    };
+/// Records a receipt's wait, from submission to the stage named `until`.
+pub(crate) fn record_wait(until: &'static str, waited: Duration) {
     metrics::histogram!("seqlane_wait_seconds", "until" => until).record(waited.as_secs_f64());
 }
 
