@@ -33,7 +33,7 @@ mod replay;
 mod schema;
 mod shared;
 mod slots;
-mod snapshot;
+pub(crate) mod snapshot;
 mod start;
 mod syncer;
 #[cfg(feature = "metrics")]

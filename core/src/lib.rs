@@ -90,6 +90,7 @@ mod sync;
 mod wait;
 
 pub use claim::{BatchClaim, Claim};
+pub use engine::snapshot::serde as snapshot_serde;
 pub use engine::{middleware, testkit};
 pub use engine::{
     Accepted, Aggregate, Command, CommandId, Engine, EngineBuilder, EngineError, EventSchema,

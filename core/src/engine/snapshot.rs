@@ -17,6 +17,7 @@
 
 mod file;
 mod load;
+pub mod serde;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;

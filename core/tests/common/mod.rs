@@ -202,14 +202,8 @@ impl Projection<Event> for Ledger {
         self.clone()
     }
 
-    fn snapshot(&self) -> Option<Vec<u8>> {
-        Some(postcard::to_stdvec(self).expect("a ledger encodes"))
-    }
-
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
-        *self = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
-        Ok(())
-    }
+    // Through serde; `Bank` writes its snapshot hooks by hand.
+    seqlane::serde_snapshots!(projection);
 }
 
 /// Counts events: a projection that is cheap to publish.
