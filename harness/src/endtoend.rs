@@ -24,7 +24,7 @@ pub use cqrs_es::CqrsEs;
 pub use disk::fdatasync_floor;
 pub use floor::HandoffFloor;
 pub use lock_bus::LockBus;
-pub use seqlane::{idle_cpu_percent, SeqlaneBus};
+pub use seqlane::{idle_cpu_percent, Caller, SeqlaneBus};
 
 /// Accounts in the ledger.
 pub const ACCOUNTS: usize = 1024;

@@ -197,6 +197,66 @@ impl Bus for SeqlaneBus {
     }
 }
 
+/// How a closed-loop caller waits for its command to be visible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// A thread blocked in `Receipt::wait`.
+    Blocking,
+    /// A task on a one-thread tokio runtime awaiting `submit_async` and
+    /// `wait_async`.
+    Async,
+}
+
+impl SeqlaneBus {
+    /// One caller, one command at a time: submit, wait until the read model shows
+    /// it, again, `count` times; the histogram holds each round trip (ns). The
+    /// journal is not synced, so the figure is the engine's hand-offs and the
+    /// caller's wake-up, which is what the two callers differ in.
+    pub fn closed_loop_visible(
+        &self,
+        caller: Caller,
+        count: u64,
+    ) -> Result<Histogram<u64>, NoFigure> {
+        let running = self.start(Durability::Recorded)?;
+        let visible = Until::Visible(running.totals.id());
+        let gateway = running.engine.gateway();
+        let mut histogram = crate::peers::histogram();
+        match caller {
+            Caller::Blocking => {
+                for i in 0..count {
+                    let started = Instant::now();
+                    let waited = gateway.submit(command(0, i)).map(|r| r.wait(visible));
+                    histogram.saturating_record(started.elapsed().as_nanos() as u64);
+                    waited
+                        .map_err(|e| format!("{e:?}"))?
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            Caller::Async => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
+                runtime.block_on(async {
+                    for i in 0..count {
+                        let started = Instant::now();
+                        let mut receipt = gateway
+                            .submit_async(command(0, i))
+                            .await
+                            .map_err(|e| format!("{e:?}"))?;
+                        let waited = receipt.wait_async(visible).await;
+                        histogram.saturating_record(started.elapsed().as_nanos() as u64);
+                        waited.map_err(|e| e.to_string())?;
+                    }
+                    Ok::<_, String>(())
+                })?;
+            }
+        }
+        drop(gateway);
+        finish(running, std::time::Duration::ZERO)?;
+        Ok(histogram)
+    }
+}
+
 /// The CPU time the process's live threads have used so far: the sum of each
 /// thread's time on a CPU as the scheduler counts it (nanoseconds, in
 /// `/proc/self/task/*/schedstat`). `None` where there is no such file.

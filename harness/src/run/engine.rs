@@ -35,8 +35,8 @@ pub fn endtoend_steps(plan: &Plan) -> u64 {
     let timed = buses.iter().filter(|bus| bus.measures_latency()).count() as u64;
     2 * buses.len() as u64 * (plan.repetitions as u64 + 1)
         + (plan.engine_rates.len() * Level::ALL.len()) as u64 * timed
-        // The fdatasync floor and the idle row.
-        + 2
+        // The fdatasync floor, the two closed-loop callers and the idle row.
+        + 4
 }
 
 fn subject(scenario: String, bus: &dyn Bus) -> Subject {
@@ -120,6 +120,7 @@ pub fn run_endtoend(context: &Context, measured: &mut Measured) -> Result<(), St
             }
         }
     }
+    closed_loop_rows(context, measured)?;
     context
         .progress
         .set_message(format!("engine_idle: seqlane, {:?} alone", IDLE));
@@ -133,6 +134,45 @@ pub fn run_endtoend(context: &Context, measured: &mut Measured) -> Result<(), St
     };
     measured.rows.push(subject.cpu_cost(idle));
     context.progress.inc(1);
+    Ok(())
+}
+
+/// One caller waiting for each command to be visible before the next, blocked in
+/// a wait and as an async task, in the same run: what the async path costs.
+fn closed_loop_rows(context: &Context, measured: &mut Measured) -> Result<(), String> {
+    let plan = context.plan;
+    let bus = endtoend::SeqlaneBus {
+        capacity: plan.capacity,
+    };
+    let count = (plan.engine_latency_commands / 10).max(1);
+    for (caller, peer, waiting) in [
+        (
+            endtoend::Caller::Blocking,
+            "seqlane",
+            "a thread blocked in Receipt::wait(Visible)",
+        ),
+        (
+            endtoend::Caller::Async,
+            "seqlane-async",
+            "a task on a one-thread tokio runtime: submit_async, wait_async(Visible)",
+        ),
+    ] {
+        context
+            .progress
+            .set_message(format!("engine_visible_closed_loop: {peer}"));
+        let started = std::time::Instant::now();
+        let result = bus.closed_loop_visible(caller, count);
+        let rate = || count as f64 / started.elapsed().as_secs_f64();
+        let subject = Subject {
+            scenario: "engine_visible_closed_loop".to_owned(),
+            peer,
+            batch: 1,
+            waiting: format!("{waiting}; journal not synced; one command at a time"),
+            pinned: false,
+        };
+        latency_row(measured, subject, rate, result)?;
+        context.progress.inc(1);
+    }
     Ok(())
 }
 
