@@ -284,6 +284,18 @@ impl<A: Aggregate> Receipt<A> {
         Poll::Ready(Ok(()))
     }
 
+    /// [`poll_reach`](Self::poll_reach), then the outcome: what the outcome
+    /// futures answer.
+    fn poll_wait(
+        &mut self,
+        until: Until,
+        cx: &mut Context<'_>,
+        slot: &mut WakerSlot,
+    ) -> Poll<Answer<A>> {
+        self.poll_reach(until, cx, slot)
+            .map(|reached| reached.and_then(|()| self.take()))
+    }
+
     /// Takes the outcome from the ticket, once the command is processed.
     fn collect(&mut self) -> Reached<A> {
         // Only this receipt takes its command's ticket, once; a processed command
@@ -354,10 +366,7 @@ impl<A: Aggregate> Future for WaitFuture<'_, A> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        match this.receipt.poll_reach(this.until, cx, &mut this.slot) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(reached) => Poll::Ready(reached.and_then(|()| this.receipt.take())),
-        }
+        this.receipt.poll_wait(this.until, cx, &mut this.slot)
     }
 }
 
@@ -406,13 +415,7 @@ impl<A: Aggregate> Future for ReceiptFuture<A> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        match this
-            .receipt
-            .poll_reach(Until::Processed, cx, &mut this.slot)
-        {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(reached) => Poll::Ready(reached.and_then(|()| this.receipt.take())),
-        }
+        this.receipt.poll_wait(Until::Processed, cx, &mut this.slot)
     }
 }
 
