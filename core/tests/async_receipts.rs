@@ -247,3 +247,56 @@ fn an_awaited_receipt_answers_stopped_when_the_engine_stops_short() {
         let _ = engine.shutdown();
     });
 }
+
+/// One task in a closed loop, as a service handling one request at a time: it
+/// submits, awaits visibility, and submits the next. Every await must be woken:
+/// the journal's and the projection's lines share one queue, and a notify for
+/// one must not use up the registration of a task waiting for the other. The
+/// loop runs on its own thread and reports each round trip; a wait left asleep
+/// shows as no report for many seconds (each round trip takes microseconds).
+#[test]
+fn a_closed_loop_of_awaits_is_never_left_asleep() {
+    const COMMANDS: u64 = 30_000;
+    common::in_each_topology(|| {
+        let topology = common::topology();
+        let (done, reports) = std::sync::mpsc::channel();
+        let looping = std::thread::spawn(move || {
+            let dir = tempfile::tempdir().unwrap();
+            let mut builder = EngineBuilder::new(dir.path(), Bank::default())
+                .topology(topology)
+                .journal_options(JournalOptions::default().sync(SyncPolicy::Never))
+                .input_capacity(1024)
+                .output_capacity(1024);
+            let ledger = builder.add_projection("ledger", Ledger::default());
+            let engine = builder.start().expect("engine starts");
+            let gateway = engine.gateway();
+            let visible = Until::Visible(ledger.id());
+            // No timer driver: nothing but the engine's wake-ups polls the task.
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                gateway.submit_async(Op::Open(1)).await.unwrap();
+                for round in 0..COMMANDS {
+                    let mut receipt = gateway.submit_async(Op::Deposit(1, 1)).await.unwrap();
+                    receipt.wait_async(visible).await.unwrap();
+                    done.send(round).unwrap();
+                }
+            });
+            assert_eq!(ledger.get().balances[&1], COMMANDS as i64);
+            drop(gateway);
+            engine.shutdown().unwrap();
+        });
+        let mut last = None;
+        loop {
+            match reports.recv_timeout(Duration::from_secs(30)) {
+                Ok(round) => last = Some(round),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("{topology:?}: an awaited receipt was left asleep after {last:?}")
+                }
+            }
+        }
+        looping.join().unwrap();
+    });
+}

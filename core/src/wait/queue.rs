@@ -12,9 +12,10 @@
 //! afresh before each sleep. A registration left behind by a waiter that found its
 //! answer costs at most one spare wake-up later.
 //!
-//! Async tasks wait the same way: a task's future registers, then under the lock
+//! Async tasks wait the same way: a task's future takes the lock, registers,
 //! leaves its `Waker` and polls; a notifier that takes registrations drains the
-//! wakers under the lock and wakes them. A future that finds its answer, or is
+//! wakers under the lock and wakes them, so a registration is never taken without
+//! its waker. A future that finds its answer, or is
 //! dropped, takes its waker back, so nothing is kept for a task that stopped
 //! waiting.
 
@@ -107,10 +108,16 @@ impl WaitQueue {
             self.forget(slot);
             return Poll::Ready(answer);
         }
+        // Register under the lock, as `park_until` does: a notifier that takes this
+        // registration (for whatever change) drains the wakers under the same lock,
+        // so after this task's waker is in place. Registering before the lock would
+        // let a notify for some other change take the registration and drain before
+        // the waker is in, and the notify this task waits for would then find no
+        // registration (`loom_a_registration_taken_by_another_change_still_wakes`).
+        let mut wakers = lock(&self.lock);
         self.waiters.fetch_add(1, Ordering::Relaxed);
         // SeqCst fence: as in `park_until`.
         fence(Ordering::SeqCst);
-        let mut wakers = lock(&self.lock);
         let id = *slot.0.get_or_insert_with(|| {
             wakers.last_id += 1;
             wakers.last_id
@@ -213,6 +220,33 @@ mod loom_tests {
             let notifier = {
                 let (queue, flag) = (Arc::clone(&queue), Arc::clone(&flag));
                 thread::spawn(move || {
+                    flag.store(true, Ordering::Relaxed);
+                    queue.notify();
+                })
+            };
+            let mut slot = WakerSlot::default();
+            loom::future::block_on(std::future::poll_fn(|cx| {
+                queue.poll_until(|| flag.load(Ordering::Relaxed).then_some(()), cx, &mut slot)
+            }));
+            notifier.join().unwrap();
+            queue.forget(&mut slot);
+            assert_eq!(queue.parked_tasks(), 0);
+        });
+    }
+
+    /// A notify for some other change can take a task's registration before the
+    /// task's waker is in the queue; the notify for the change the task waits for
+    /// must still wake it. (Two lines share one queue: the journal's advance comes
+    /// between a task's registration and the projection's advance it waits for.)
+    #[test]
+    fn loom_a_registration_taken_by_another_change_still_wakes() {
+        loom::model(|| {
+            let queue = Arc::new(WaitQueue::new());
+            let flag = Arc::new(AtomicBool::new(false));
+            let notifier = {
+                let (queue, flag) = (Arc::clone(&queue), Arc::clone(&flag));
+                thread::spawn(move || {
+                    queue.notify();
                     flag.store(true, Ordering::Relaxed);
                     queue.notify();
                 })
