@@ -94,10 +94,10 @@ pub use engine::snapshot::serde as snapshot_serde;
 pub use engine::{middleware, testkit};
 pub use engine::{
     Accepted, Aggregate, Command, CommandId, Engine, EngineBuilder, EngineError, EventSchema,
-    Gateway, Health, Metrics, Outcome, Projection, ProjectionFailure, ProjectionHealth,
+    Gateway, Health, Metadata, Metrics, Outcome, Projection, ProjectionFailure, ProjectionHealth,
     ProjectionId, ProjectionMetrics, ProjectionRestart, ReachFuture, ReadModel, Receipt,
-    ReceiptFuture, Recovery, Rejection, ReplayCause, Retention, StopCause, Stopped, SubmitError,
-    SubmitFuture, Topology, TrySubmitError, Until, WaitError, WaitFuture,
+    ReceiptFuture, RecordKind, RecordView, Recovery, Rejection, ReplayCause, Retention, StopCause,
+    Stopped, SubmitError, SubmitFuture, Topology, TrySubmitError, Until, WaitError, WaitFuture,
 };
 pub use error::{Halted, RingError, StagePanic, TryClaimError};
 pub use poller::{Polled, Poller};

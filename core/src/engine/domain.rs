@@ -1,6 +1,8 @@
 //! What the user brings to an engine: the state with its `decide` and `apply`, the
 //! commands sent to it, and the projections that keep read models.
 
+use crate::engine::metadata::Metadata;
+
 /// The domain state a [`Engine`](crate::Engine) owns, with the two functions that
 /// define it.
 ///
@@ -189,6 +191,15 @@ pub trait Projection<E>: Send + 'static {
     /// Applies one event, journaled at `sequence`.
     fn apply(&mut self, event: &E, sequence: u64);
 
+    /// Applies one event with its command's metadata, if the command carried any
+    /// (at run time and on replay). The default ignores the metadata and calls
+    /// [`apply`](Projection::apply); an audit log or a "last changed by" view
+    /// overrides it.
+    fn apply_with_metadata(&mut self, event: &E, sequence: u64, metadata: Option<&Metadata>) {
+        let _ = metadata;
+        self.apply(event, sequence);
+    }
+
     /// A snapshot of the read model as it stands, to publish.
     fn view(&self) -> Self::View;
 
@@ -226,8 +237,8 @@ pub trait Projection<E>: Send + 'static {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CommandId(pub u128);
 
-/// A command with its options: an optional [`CommandId`] and an optional expected
-/// version. A bare command converts into one with neither.
+/// A command with its options: an optional [`CommandId`], an optional expected
+/// version and optional [`Metadata`]. A bare command converts into one with none.
 ///
 /// # Examples
 ///
@@ -245,16 +256,31 @@ pub struct Command<C> {
     pub(crate) body: C,
     pub(crate) id: Option<CommandId>,
     pub(crate) expected_version: Option<u64>,
+    /// Shared, so the logic hands it to each of the command's events without a copy.
+    pub(crate) metadata: Option<std::sync::Arc<Metadata>>,
 }
 
 impl<C> Command<C> {
-    /// The command with no id and no version check.
+    /// The command with no id, no version check and no metadata.
     pub fn new(body: C) -> Self {
         Self {
             body,
             id: None,
             expected_version: None,
+            metadata: None,
         }
+    }
+
+    /// Gives the command metadata, journaled with it and given to the projections
+    /// (see [`Metadata`]).
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = Some(std::sync::Arc::new(metadata));
+        self
+    }
+
+    /// The command's metadata, if it has any.
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.metadata.as_deref()
     }
 
     /// Makes the command idempotent under `id`.

@@ -7,10 +7,11 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::engine::domain::{Aggregate, Command, CommandId};
 use crate::engine::inline::Output;
+use crate::engine::metadata::Stamper;
 use crate::engine::model::{Model, Remembered};
 use crate::engine::outcome::{Accepted, Decided, Outcome, Rejection};
 use crate::engine::progress::Line;
-use crate::engine::record;
+use crate::engine::record::{self, About};
 use crate::engine::shared::{EngineShared, Failure};
 use crate::engine::slots::Submission;
 use crate::engine::snapshot::{self, Refused, Saved};
@@ -74,6 +75,8 @@ pub(crate) struct Logic<A: Aggregate, C> {
     batch: u64,
     /// Events applied since the last snapshot, for `snapshot_every`.
     since_snapshot: u64,
+    /// The current command's metadata, with the time it was decided.
+    metadata: Stamper,
 }
 
 impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
@@ -103,6 +106,7 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
             handled,
             batch: 0,
             since_snapshot: 0,
+            metadata: Stamper::default(),
         }
     }
 
@@ -115,6 +119,7 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
     /// Decides a command: a repeat of a remembered id, a version conflict, a
     /// rejection, or events encoded, applied and ready to publish.
     fn decide(&mut self, command: &Command<A::Command>, sequence: i64) -> Decision<A> {
+        self.metadata.stamp(command.metadata.as_ref());
         if let Some(repeat) = command.id.and_then(|id| self.repeat(id)) {
             return repeat;
         }
@@ -137,7 +142,11 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
                 return Decision::rejected(Rejection::Panicked(message));
             }
         }
-        let records = self.events.len().max(usize::from(command.id.is_some()));
+        let about = About {
+            id: command.id,
+            metadata: self.metadata.current(),
+        };
+        let records = self.events.len().max(usize::from(about.is_recorded()));
         if let Err(rejection) = self.encode_events(command.id, records) {
             return Decision::rejected(rejection);
         }
@@ -233,7 +242,8 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         }
         let (tag, payload) = &mut self.encoded[0];
         payload.clear();
-        *tag = record::encode_rejection(id, &rejection, payload);
+        let metadata = self.metadata.current();
+        *tag = record::encode_rejection(id, metadata, &rejection, self.max_payload, payload);
         let record = self.next_record;
         self.next_record += 1;
         self.model()
@@ -264,11 +274,15 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         if self.encoded.len() < records {
             self.encoded.resize_with(records, || (0, Vec::new()));
         }
+        let about = About {
+            id,
+            metadata: self.metadata.current(),
+        };
         record::encode_command(
             &self.codec,
             self.schema_id,
             &self.events,
-            id,
+            about,
             &mut self.encoded[..records],
             self.max_payload,
         )
@@ -345,19 +359,6 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         }
     }
 
-    /// Counts the decision in the metrics.
-    fn count(&self, decision: &Decision<A>) {
-        let metrics = &self.engine.metrics.logic;
-        match &decision.outcome {
-            _ if decision.repeat => metrics.duplicates.add(1),
-            Ok(_) => {
-                metrics.accepted.add(1);
-                metrics.events.add(self.events.len() as u64);
-            }
-            Err(_) => metrics.rejected.add(1),
-        }
-    }
-
     /// Leaves the outcome in the command's ticket for its receipt, with a copy of
     /// the events of a fresh acceptance (in the buffer of the ticket's previous
     /// outcome, when that one is no longer wanted).
@@ -402,6 +403,7 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         let published = output.publish(count, |entry| {
             let (tag, payload) = encoded.next().expect("`count` records were encoded");
             entry.event = events.next();
+            entry.metadata.clone_from(self.metadata.shared());
             entry.tag = *tag;
             std::mem::swap(&mut entry.payload, payload);
         });
@@ -419,7 +421,9 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EventHandler<Submission<
     fn on_event(&mut self, slot: &Submission<A::Command>, sequence: i64, end_of_batch: bool) {
         if let Some(command) = &slot.command {
             let decision = self.decide(command, sequence);
-            self.count(&decision);
+            let events = self.events.len();
+            let (ok, repeat) = (decision.outcome.is_ok(), decision.repeat);
+            self.engine.metrics.logic.count(ok, repeat, events);
             let publish = decision.publish;
             let accepted = decision.outcome.is_ok() && !decision.repeat;
             if slot.receipt {
@@ -442,6 +446,7 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EventHandler<Submission<
         if end_of_batch {
             self.engine.metrics.logic.observe_batch(self.batch);
             self.batch = 0;
+            self.metadata.end_batch();
             self.engine.progress.advance_processed(sequence + 1);
             if let Some(output) = &mut self.output {
                 output.end_batch();

@@ -54,6 +54,19 @@ pub(crate) struct LogicCounters {
 }
 
 impl LogicCounters {
+    /// Counts one command: a resubmission, an acceptance with `events`, or a
+    /// rejection.
+    pub(crate) fn count(&self, accepted: bool, repeat: bool, events: usize) {
+        match (repeat, accepted) {
+            (true, _) => self.duplicates.add(1),
+            (false, true) => {
+                self.accepted.add(1);
+                self.events.add(events as u64);
+            }
+            (false, false) => self.rejected.add(1),
+        }
+    }
+
     pub(crate) fn observe_batch(&self, commands: u64) {
         self.batches.add(1);
         self.commands.add(commands);

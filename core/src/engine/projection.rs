@@ -10,6 +10,7 @@ use std::sync::Arc as StdArc;
 
 use crate::engine::domain::{Aggregate, Projection};
 use crate::engine::health::ProjectionFailure;
+use crate::engine::metadata::Metadata;
 use crate::engine::progress::{Line, ProjectionId};
 use crate::engine::publish::Publication;
 use crate::engine::shared::EngineShared;
@@ -20,7 +21,7 @@ use crate::sync::Arc;
 
 /// A projection behind a uniform face, so one stage can run several.
 pub(crate) trait Runner<E>: Send {
-    fn apply(&mut self, event: &E, sequence: u64);
+    fn apply(&mut self, event: &E, sequence: u64, metadata: Option<&Metadata>);
     /// Publishes the read model as it stands.
     fn publish(&mut self);
     /// The projection's id in its engine.
@@ -76,8 +77,9 @@ impl<P: Projection<E>, E> Running<P, E> {
 }
 
 impl<P: Projection<E>, E: 'static> Runner<E> for Running<P, E> {
-    fn apply(&mut self, event: &E, sequence: u64) {
-        self.projection.apply(event, sequence);
+    fn apply(&mut self, event: &E, sequence: u64, metadata: Option<&Metadata>) {
+        self.projection
+            .apply_with_metadata(event, sequence, metadata);
     }
 
     fn publish(&mut self) {
@@ -153,11 +155,13 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for ProjectionStage<A> {
     fn on_event(&mut self, entry: &Entry<A::Event>, sequence: i64, end_of_batch: bool) {
         let record = self.engine.record_base + sequence as u64;
         if let Some(event) = &entry.event {
+            let metadata = entry.metadata.as_deref();
             for runner in &mut self.runners {
                 if self.any_failed && runner.failure().is_some() {
                     continue;
                 }
-                let applied = catch_unwind(AssertUnwindSafe(|| runner.apply(event, record)));
+                let applied =
+                    catch_unwind(AssertUnwindSafe(|| runner.apply(event, record, metadata)));
                 if let Err(payload) = applied {
                     // Only this projection stops: the journal, the logic and the
                     // other projections go on.

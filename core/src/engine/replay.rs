@@ -128,12 +128,17 @@ fn commit<A: Aggregate>(
             return Ok(());
         }
     }
+    let metadata = pending
+        .first_mut()
+        .and_then(|(_, decoded)| decoded.metadata.take());
     for (sequence, decoded) in pending.drain(..) {
         for event in decoded.event.into_iter().chain(decoded.upcast) {
             for runner in runners.iter_mut().filter(|runner| {
                 sequence >= runner.start() && runner.failure().is_none() && !runner.skips(sequence)
             }) {
-                let applied = catch_unwind(AssertUnwindSafe(|| runner.apply(&event, sequence)));
+                let applied = catch_unwind(AssertUnwindSafe(|| {
+                    runner.apply(&event, sequence, metadata.as_ref())
+                }));
                 if let Err(payload) = applied {
                     // The projection stops alone; the start goes on.
                     let failure = ProjectionFailure {
@@ -213,7 +218,10 @@ mod tests {
             &Postcard,
             schema.id(),
             event.as_ref(),
-            id.map(CommandId),
+            record::About {
+                id: id.map(CommandId),
+                metadata: None,
+            },
             first,
             last,
             &mut payload,

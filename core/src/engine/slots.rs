@@ -1,7 +1,10 @@
 //! What the engine's two rings carry: submissions into the business logic, and
 //! journal records out of it to the journaler and the projections.
 
+use std::sync::Arc;
+
 use crate::engine::domain::Command;
+use crate::engine::metadata::Metadata;
 
 /// An input slot: a command and whether its submitter holds a receipt. `None` is a
 /// void slot (a claim made after the engine closed), which the logic skips.
@@ -27,6 +30,8 @@ impl<C> Submission<C> {
 pub(crate) struct Entry<E> {
     /// For the projections.
     pub(crate) event: Option<E>,
+    /// Its command's metadata, if any, for the projections.
+    pub(crate) metadata: Option<Arc<Metadata>>,
     /// The record's tag and payload, as [`record::encode`] made them. The payload's
     /// buffer is swapped with the logic's, not copied, and is reused lap after lap.
     pub(crate) tag: u32,
@@ -37,6 +42,7 @@ impl<E> Entry<E> {
     pub(crate) fn empty() -> Self {
         Self {
             event: None,
+            metadata: None,
             tag: 0,
             payload: Vec::new(),
         }
