@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use seqlane::{Aggregate, Projection};
+use seqlane::{Aggregate, Metadata, Projection};
 use serde::{Deserialize, Serialize};
 
 /// An item's number.
@@ -235,17 +235,31 @@ pub struct Details {
     pub version: u64,
     /// Not deactivated.
     pub active: bool,
+    /// Who sent the last command that changed it, when the command said
+    /// (its [`Metadata`](seqlane::Metadata)).
+    #[serde(default)]
+    pub changed_by: Option<String>,
 }
 
-/// The details view: name, count in stock and version of every item.
+/// The details view: name, count in stock, version and last actor of every item.
 #[derive(Default)]
 pub struct ItemDetails(Arc<BTreeMap<ItemId, Details>>);
 
 impl Projection<InventoryEvent> for ItemDetails {
     type View = Arc<BTreeMap<ItemId, Details>>;
 
-    fn apply(&mut self, event: &InventoryEvent, _sequence: u64) {
+    fn apply(&mut self, event: &InventoryEvent, sequence: u64) {
+        self.apply_with_metadata(event, sequence, None);
+    }
+
+    fn apply_with_metadata(
+        &mut self,
+        event: &InventoryEvent,
+        _sequence: u64,
+        metadata: Option<&Metadata>,
+    ) {
         let details = Arc::make_mut(&mut self.0).entry(event.id()).or_default();
+        details.changed_by = metadata.and_then(|metadata| metadata.actor.clone());
         match event {
             InventoryEvent::Created { name, .. } => {
                 details.name = name.clone();

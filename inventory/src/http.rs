@@ -12,6 +12,10 @@
 //! | `GET /items` | the list view: names of active items |
 //! | `GET /items/{id}` | the details view of one item |
 //!
+//! Any command may name its actor (`x-actor`) and a correlation id
+//! (`x-correlation-id`, decimal): both are journaled with it (`seqlane records DIR`
+//! shows them) and the details view says who changed an item last.
+//!
 //! An accepted command answers `200` with its version and journal records (`202`
 //! for `wait=none`); a rejection answers `4xx` with `{"error": ..., "refusal":
 //! ...}`: 404 no such item, 409 exists, deactivated or a version conflict, 422
@@ -31,7 +35,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use seqlane::middleware::{
     Authorize, CallError, Guarded, RateLimit, Refusal as LayerRefusal, Request, Timeout, Validate,
 };
-use seqlane::{Accepted, Command, Gateway, Rejection, Until, WaitError};
+use seqlane::{Accepted, Command, Gateway, Metadata, Rejection, Until, WaitError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -253,10 +257,19 @@ async fn metrics(State(app): State<App>) -> String {
     prometheus().render()
 }
 
-/// The request for `command`, from the actor the `x-actor` header names.
+/// The request for `command`, from the actor the `x-actor` header names, with
+/// the `x-correlation-id` header (a decimal `u128`) as its correlation id. The
+/// layers put the actor in the command's metadata, so the journal and the
+/// details view (`changed_by`) record it.
 fn request(command: Command<InventoryCommand>, headers: &HeaderMap) -> Request<InventoryCommand> {
+    let header = |name| headers.get(name).and_then(|value| value.to_str().ok());
+    let correlation = header("x-correlation-id").and_then(|id| id.parse().ok());
+    let command = match correlation {
+        Some(id) => command.with_metadata(Metadata::new().correlation(id)),
+        None => command,
+    };
     let request = Request::new(command);
-    match headers.get("x-actor").and_then(|actor| actor.to_str().ok()) {
+    match header("x-actor") {
         Some(actor) => request.actor(actor),
         None => request,
     }

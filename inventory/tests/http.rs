@@ -17,7 +17,7 @@ struct Server {
     client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
     engine: seqlane::Engine<seqlane_inventory::domain::Inventory>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 async fn serve(limits: Limits) -> Server {
@@ -32,7 +32,7 @@ async fn serve(limits: Limits) -> Server {
         client: reqwest::Client::new(),
         task,
         engine,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -189,7 +189,10 @@ async fn every_command_over_http_in_each_wait_mode() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(!server.details(2).await.active);
+    let details = server.details(2).await;
+    assert!(!details.active);
+    // The actor the layers let through is in the command's metadata.
+    assert_eq!(details.changed_by.as_deref(), Some("manager"));
     let (_, list) = server.get("/items").await;
     assert!(!list.contains("gear"), "{list}");
     let (status, _) = server
@@ -273,5 +276,33 @@ async fn over_the_rate_limit_answers_429_with_retry_after() {
         statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
         "{statuses:?}"
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_actor_and_correlation_id_are_journaled() {
+    let server = serve(Limits::default()).await;
+    let response = server
+        .client
+        .post(format!("{}/items?wait=durable", server.base))
+        .header("x-actor", "clerk")
+        .header("x-correlation-id", "42")
+        .json(&json!({"id": 7, "name": "bolt"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(server.details(7).await.changed_by.as_deref(), Some("clerk"));
+    // The journal (read while the engine runs) holds both with the event.
+    let mut reader = seqlane_journal::Reader::open(server.dir.path(), 0).unwrap();
+    let mut found = Vec::new();
+    while let Some(record) = reader.next_record().unwrap() {
+        let view = seqlane::RecordView::parse(record.tag, record.payload).unwrap();
+        if let Some(metadata) = view.metadata {
+            found.push((metadata.actor, metadata.correlation));
+            assert!(metadata.accepted_at.is_some());
+        }
+    }
+    assert_eq!(found, [(Some("clerk".to_string()), Some(42))]);
     server.stop().await;
 }

@@ -86,6 +86,20 @@ impl<C> Request<C> {
         self.deadline = Some(deadline);
         self
     }
+
+    /// The command as it is submitted: the actor the layers checked goes into its
+    /// [`Metadata`](crate::Metadata) (unless that names one already), so the
+    /// journal records who was let through.
+    fn into_command(self) -> Command<C> {
+        let Request {
+            mut command, actor, ..
+        } = self;
+        if let Some(actor) = actor {
+            let metadata = command.metadata.get_or_insert_with(Default::default);
+            Arc::make_mut(metadata).actor.get_or_insert(actor);
+        }
+        command
+    }
 }
 
 impl<C> From<C> for Request<C> {
@@ -362,23 +376,22 @@ impl<A: Aggregate> Guarded<A> {
     ) -> Result<Submitted<A>, CallError<A::Rejection>> {
         let mut request = request.into();
         self.check(&mut request)?;
-        let receipt = match request.deadline {
+        let deadline = request.deadline;
+        let command = request.into_command();
+        let receipt = match deadline {
             None => self
                 .gateway
-                .submit(request.command)
+                .submit(command)
                 .map_err(|_| CallError::Closed)?,
             Some(deadline) => self
                 .gateway
-                .submit_before(request.command, deadline)
+                .submit_before(command, deadline)
                 .map_err(|error| match error {
                     TrySubmitError::Full(_) => CallError::Full,
                     TrySubmitError::Closed(_) => CallError::Closed,
                 })?,
         };
-        Ok(Submitted {
-            receipt,
-            deadline: request.deadline,
-        })
+        Ok(Submitted { receipt, deadline })
     }
 
     /// Checks and submits `request`, then waits `until`: the whole call.
@@ -425,7 +438,7 @@ impl<A: Aggregate> Guarded<A> {
             return Err(CallError::Wait(WaitError::TimedOut));
         }
         self.gateway
-            .submit_async(request.command)
+            .submit_async(request.into_command())
             .await
             .map_err(|_| CallError::Closed)
     }
@@ -441,19 +454,7 @@ impl<A: Aggregate> Guarded<A> {
         request: impl Into<Request<A::Command>>,
         until: Until,
     ) -> Result<Accepted<A::Event>, CallError<A::Rejection>> {
-        let mut request = request.into();
-        self.check(&mut request)?;
-        if request
-            .deadline
-            .is_some_and(|deadline| Instant::now() >= deadline)
-        {
-            return Err(CallError::Wait(WaitError::TimedOut));
-        }
-        let mut receipt = self
-            .gateway
-            .submit_async(request.command)
-            .await
-            .map_err(|_| CallError::Closed)?;
+        let mut receipt = self.submit_async(request).await?;
         Ok(receipt.wait_async(until).await?)
     }
 
