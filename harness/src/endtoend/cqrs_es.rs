@@ -9,6 +9,11 @@
 //! retry. Each producer runs its commands one by one on a single-threaded executor
 //! (`futures-executor`), the way a service would call `execute` and await it. It
 //! keeps events in memory: it has no durable rows.
+//!
+//! `MemStore` prints a line to stdout for every load and every commit (its source
+//! says it is not for production). While it runs, stdout goes to `/dev/null`, so
+//! the harness's output stays readable and the peer pays for the `println!` but
+//! not for a terminal or a pipe.
 
 use std::sync::{Arc, Mutex};
 
@@ -166,6 +171,7 @@ impl Bus for CqrsEs {
             ));
         }
         let bus = Instance::new();
+        let _quiet = Silenced::stdout();
         let elapsed = submit_from_threads(producers, per_producer, |deposit| bus.submit(deposit))?;
         let view = bus.view.lock().unwrap_or_else(|p| p.into_inner());
         Ok(Finished {
@@ -182,9 +188,39 @@ impl Bus for CqrsEs {
             ));
         }
         let bus = Instance::new();
+        let _quiet = Silenced::stdout();
         // Processed and visible at once: `execute` returns after the queries ran.
         Ok(synchronous_latency(rate, count, |deposit| {
             bus.submit(deposit)
         })?)
+    }
+}
+
+/// Stdout sent to `/dev/null` until dropped (where it can be: otherwise left as
+/// it is).
+struct Silenced(Option<std::os::fd::OwnedFd>);
+
+impl Silenced {
+    fn stdout() -> Self {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let saved = rustix::io::dup(rustix::stdio::stdout()).ok();
+        let null = std::fs::OpenOptions::new().write(true).open("/dev/null");
+        match (saved, null) {
+            (Some(saved), Ok(null)) if rustix::stdio::dup2_stdout(&null).is_ok() => {
+                Self(Some(saved))
+            }
+            _ => Self(None),
+        }
+    }
+}
+
+impl Drop for Silenced {
+    fn drop(&mut self) {
+        use std::io::Write;
+        if let Some(saved) = self.0.take() {
+            let _ = std::io::stdout().flush();
+            let _ = rustix::stdio::dup2_stdout(&saved);
+        }
     }
 }
