@@ -26,8 +26,9 @@ use std::num::NonZeroU32;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -173,26 +174,15 @@ impl From<Accepted<InventoryEvent>> for Answer {
     }
 }
 
-async fn create(
-    State(app): State<App>,
-    Query(query): Query<WaitQuery>,
-    headers: HeaderMap,
-    Json(body): Json<Create>,
-) -> Response {
+async fn create(call: Call, Json(body): Json<Create>) -> Response {
     let command = InventoryCommand::Create {
         id: body.id,
         name: body.name,
     };
-    run(&app, request(command.into(), &headers), query.wait).await
+    call.run(command.into()).await
 }
 
-async fn rename(
-    State(app): State<App>,
-    Path(id): Path<ItemId>,
-    Query(query): Query<WaitQuery>,
-    headers: HeaderMap,
-    Json(body): Json<Rename>,
-) -> Response {
+async fn rename(call: Call, Path(id): Path<ItemId>, Json(body): Json<Rename>) -> Response {
     let mut command = Command::new(InventoryCommand::Rename {
         id,
         name: body.name,
@@ -200,45 +190,23 @@ async fn rename(
     if let Some(version) = body.expected_version {
         command = command.expect_version(version);
     }
-    run(&app, request(command, &headers), query.wait).await
+    call.run(command).await
 }
 
-async fn check_in(
-    State(app): State<App>,
-    Path(id): Path<ItemId>,
-    Query(query): Query<WaitQuery>,
-    headers: HeaderMap,
-    Json(body): Json<Count>,
-) -> Response {
-    let command = InventoryCommand::CheckIn {
-        id,
-        count: body.count,
-    };
-    run(&app, request(command.into(), &headers), query.wait).await
+async fn check_in(call: Call, Path(id): Path<ItemId>, Json(body): Json<Count>) -> Response {
+    let count = body.count;
+    call.run(InventoryCommand::CheckIn { id, count }.into())
+        .await
 }
 
-async fn remove(
-    State(app): State<App>,
-    Path(id): Path<ItemId>,
-    Query(query): Query<WaitQuery>,
-    headers: HeaderMap,
-    Json(body): Json<Count>,
-) -> Response {
-    let command = InventoryCommand::Remove {
-        id,
-        count: body.count,
-    };
-    run(&app, request(command.into(), &headers), query.wait).await
+async fn remove(call: Call, Path(id): Path<ItemId>, Json(body): Json<Count>) -> Response {
+    let count = body.count;
+    call.run(InventoryCommand::Remove { id, count }.into())
+        .await
 }
 
-async fn deactivate(
-    State(app): State<App>,
-    Path(id): Path<ItemId>,
-    Query(query): Query<WaitQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let command = InventoryCommand::Deactivate { id };
-    run(&app, request(command.into(), &headers), query.wait).await
+async fn deactivate(call: Call, Path(id): Path<ItemId>) -> Response {
+    call.run(InventoryCommand::Deactivate { id }.into()).await
 }
 
 async fn list(State(app): State<App>) -> Json<BTreeMap<ItemId, String>> {
@@ -257,51 +225,84 @@ async fn metrics(State(app): State<App>) -> String {
     prometheus().render()
 }
 
-/// The request for `command`, from the actor the `x-actor` header names, with
-/// the `x-correlation-id` header (a decimal `u128`) as its correlation id. The
-/// layers put the actor in the command's metadata, so the journal and the
-/// details view (`changed_by`) record it.
-fn request(command: Command<InventoryCommand>, headers: &HeaderMap) -> Request<InventoryCommand> {
-    let header = |name| headers.get(name).and_then(|value| value.to_str().ok());
-    let correlation = header("x-correlation-id").and_then(|id| id.parse().ok());
-    let command = match correlation {
-        Some(id) => command.with_metadata(Metadata::new().correlation(id)),
-        None => command,
-    };
-    let request = Request::new(command);
-    match header("x-actor") {
-        Some(actor) => request.actor(actor),
-        None => request,
+/// What every command request brings besides its command: the app, how long to
+/// wait (`?wait=`), the actor the `x-actor` header names, and the
+/// `x-correlation-id` header (a decimal `u128`) as the correlation id. The layers
+/// put the actor in the command's metadata, so the journal and the details view
+/// (`changed_by`) record it.
+struct Call {
+    app: App,
+    wait: Wait,
+    actor: Option<String>,
+    correlation: Option<u128>,
+}
+
+impl FromRequestParts<App> for Call {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Response> {
+        let Query(query) = Query::<WaitQuery>::from_request_parts(parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let header = |name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+        };
+        Ok(Self {
+            app: app.clone(),
+            wait: query.wait,
+            actor: header("x-actor").map(str::to_owned),
+            correlation: header("x-correlation-id").and_then(|id| id.parse().ok()),
+        })
     }
 }
 
-/// Submits through the layers and waits as asked.
-async fn run(app: &App, request: Request<InventoryCommand>, wait: Wait) -> Response {
-    let mut receipt = match app.guarded.submit_async(request).await {
-        Ok(receipt) => receipt,
-        Err(failed) => return failure(failed),
-    };
-    let (until, also) = match wait {
-        Wait::None => return StatusCode::ACCEPTED.into_response(),
-        Wait::Processed => (Until::Processed, None),
-        Wait::Durable => (Until::Durable, None),
-        Wait::Visible => (
-            Until::Visible(app.views.details.id()),
-            Some(Until::Visible(app.views.list.id())),
-        ),
-    };
-    let waited = tokio::time::timeout(app.timeout, async {
-        let accepted = receipt.wait_async(until).await?;
-        if let Some(until) = also {
-            // The same receipt answers for the second view.
-            receipt.reach_async(until).await?;
+impl Call {
+    /// Submits `command` through the layers and waits as asked.
+    async fn run(self, command: Command<InventoryCommand>) -> Response {
+        let Call {
+            app,
+            wait,
+            actor,
+            correlation,
+        } = self;
+        let command = match correlation {
+            Some(id) => command.with_metadata(Metadata::new().correlation(id)),
+            None => command,
+        };
+        let request = Request::new(command);
+        let request = match actor {
+            Some(actor) => request.actor(actor),
+            None => request,
+        };
+        let mut receipt = match app.guarded.submit_async(request).await {
+            Ok(receipt) => receipt,
+            Err(failed) => return failure(failed),
+        };
+        let (until, also) = match wait {
+            Wait::None => return StatusCode::ACCEPTED.into_response(),
+            Wait::Processed => (Until::Processed, None),
+            Wait::Durable => (Until::Durable, None),
+            Wait::Visible => (
+                Until::Visible(app.views.details.id()),
+                Some(Until::Visible(app.views.list.id())),
+            ),
+        };
+        let waited = tokio::time::timeout(app.timeout, async {
+            let accepted = receipt.wait_async(until).await?;
+            if let Some(until) = also {
+                // The same receipt answers for the second view.
+                receipt.reach_async(until).await?;
+            }
+            Ok(accepted)
+        });
+        match waited.await {
+            Ok(Ok(accepted)) => Json(Answer::from(accepted)).into_response(),
+            Ok(Err(failed)) => failure(CallError::Wait(failed)),
+            Err(_) => failure(CallError::Wait(WaitError::TimedOut)),
         }
-        Ok(accepted)
-    });
-    match waited.await {
-        Ok(Ok(accepted)) => Json(Answer::from(accepted)).into_response(),
-        Ok(Err(failed)) => failure(CallError::Wait(failed)),
-        Err(_) => failure(CallError::Wait(WaitError::TimedOut)),
     }
 }
 
