@@ -281,7 +281,37 @@ pub fn encode_frame_body(dst: &mut [u8], sequence: u64, tag: u32, payload: &[u8]
 /// to the end of the payload.
 #[inline]
 pub fn frame_crc(len: u32, body: &[u8]) -> u32 {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if body.len() <= SHORT_FRAME && std::arch::is_x86_feature_detected!("sse4.2") {
+        // SAFETY: the CPU has SSE4.2, checked just above.
+        return unsafe { hardware::frame_crc(len, body) };
+    }
     crc32c::crc32c_append(len_crc(len), body)
+}
+
+/// Short frames' checksums with the CPU's CRC32C instruction, eight bytes at a
+/// time. The `crc32c` crate's set-up per call (about 120 instructions for a
+/// 24-byte body, callgrind) costs more than the checksum itself; an event's frame
+/// is usually that short. Long frames go to the crate, which interleaves three
+/// streams.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod hardware {
+    use std::arch::x86_64::{_mm_crc32_u32, _mm_crc32_u64, _mm_crc32_u8};
+
+    #[target_feature(enable = "sse4.2")]
+    pub(super) fn frame_crc(len: u32, body: &[u8]) -> u32 {
+        let mut words = body.chunks_exact(8);
+        let mut crc = u64::from(_mm_crc32_u32(!0, len));
+        for word in &mut words {
+            let word = u64::from_le_bytes(word.try_into().expect("chunks of eight"));
+            crc = _mm_crc32_u64(crc, word);
+        }
+        let mut crc = crc as u32;
+        for &byte in words.remainder() {
+            crc = _mm_crc32_u8(crc, byte);
+        }
+        !crc
+    }
 }
 
 /// Frames up to this length have their length's checksum looked up, not computed.
@@ -371,6 +401,21 @@ mod tests {
                 (7, 3, &payload[..])
             );
             assert_eq!(next, bytes.len());
+        }
+    }
+
+    #[test]
+    fn short_frame_checksums_equal_the_crates() {
+        let bytes: Vec<u8> = (0..SHORT_FRAME as u32 + 40)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for end in 0..bytes.len() {
+            for len in [0, end as u32 + 8, u32::MAX] {
+                let body = &bytes[end / 3..end];
+                let mut whole = len.to_le_bytes().to_vec();
+                whole.extend_from_slice(body);
+                assert_eq!(frame_crc(len, body), crc32c::crc32c(&whole), "{len} {end}");
+            }
         }
     }
 
