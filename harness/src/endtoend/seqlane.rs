@@ -144,7 +144,14 @@ impl Bus for SeqlaneBus {
     }
 
     fn latency(&self, rate: u64, count: u64, level: Level) -> Result<Histogram<u64>, NoFigure> {
-        let running = self.start(Durability::Synced)?;
+        // The journal syncs in the durable rows only, as the lock bus with a
+        // journal does: a processed or visible row with a synced journal would
+        // charge seqlane alone for the disk.
+        let durability = match level {
+            Level::Durable => Durability::Synced,
+            Level::Processed | Level::Visible => Durability::Recorded,
+        };
+        let running = self.start(durability)?;
         let until = match level {
             Level::Processed => Until::Processed,
             Level::Durable => Until::Durable,
