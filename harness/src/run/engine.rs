@@ -35,8 +35,10 @@ pub fn endtoend_steps(plan: &Plan) -> u64 {
     let timed = buses.iter().filter(|bus| bus.measures_latency()).count() as u64;
     2 * buses.len() as u64 * (plan.repetitions as u64 + 1)
         + (plan.engine_rates.len() * Level::ALL.len()) as u64 * timed
-        // The fdatasync floor, the two closed-loop callers and the idle row.
+        // The fdatasync floor, the generator at each rate, the two closed-loop
+        // callers and the idle row.
         + 4
+        + plan.engine_rates.len() as u64
 }
 
 fn subject(scenario: String, bus: &dyn Bus) -> Subject {
@@ -101,6 +103,7 @@ pub fn run_endtoend(context: &Context, measured: &mut Measured) -> Result<(), St
     latency_row(measured, floor, rate, result)?;
     context.progress.inc(1);
     for &rate in &plan.engine_rates {
+        generator_row(context, measured, rate)?;
         for level in Level::ALL {
             let scenario = format!("engine_{}_{}", level.name(), rate_name(rate));
             for bus in buses.iter().filter(|bus| bus.measures_latency()) {
@@ -133,6 +136,32 @@ pub fn run_endtoend(context: &Context, measured: &mut Measured) -> Result<(), St
         pinned: false,
     };
     measured.rows.push(subject.cpu_cost(idle));
+    context.progress.inc(1);
+    Ok(())
+}
+
+/// The fixed-rate sender alone: each command made and timed as the latency rows
+/// do, handed to no bus. Its latency is the generator's own lateness (spinning to
+/// the due time, reading the clock), which every latency row at `rate` includes.
+fn generator_row(context: &Context, measured: &mut Measured, rate: u64) -> Result<(), String> {
+    let scenario = format!("generator_{}", rate_name(rate));
+    context
+        .progress
+        .set_message(format!("{scenario}: the sender alone"));
+    let count = context.plan.engine_latency_commands;
+    let result = endtoend::synchronous_latency(rate, count, |command| {
+        std::hint::black_box(command);
+        Ok(())
+    })
+    .map_err(NoFigure::Failed);
+    let subject = Subject {
+        scenario,
+        peer: "floor",
+        batch: 1,
+        waiting: "spins to each due time, makes the command, reads the clock".to_owned(),
+        pinned: false,
+    };
+    latency_row(measured, subject, || rate as f64, result)?;
     context.progress.inc(1);
     Ok(())
 }
