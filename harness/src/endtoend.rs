@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::scenario::NoFigure;
 
 pub use cqrs_es::CqrsEs;
-pub use disk::fdatasync_floor;
+pub use disk::{fdatasync_floor, Placement};
 pub use floor::HandoffFloor;
 pub use lock_bus::LockBus;
 pub use seqlane::{idle_cpu_percent, Caller, SeqlaneBus};

@@ -35,9 +35,9 @@ pub fn endtoend_steps(plan: &Plan) -> u64 {
     let timed = buses.iter().filter(|bus| bus.measures_latency()).count() as u64;
     2 * buses.len() as u64 * (plan.repetitions as u64 + 1)
         + (plan.engine_rates.len() * Level::ALL.len()) as u64 * timed
-        // The fdatasync floor, the generator at each rate, the two closed-loop
-        // callers and the idle row.
-        + 4
+        // The two fdatasync floors, the generator at each rate, the two
+        // closed-loop callers and the idle row.
+        + 5
         + plan.engine_rates.len() as u64
 }
 
@@ -86,22 +86,37 @@ pub fn run_endtoend(context: &Context, measured: &mut Measured) -> Result<(), St
             measured.rows.push(subject.throughput(figures, commands));
         }
     }
-    // The disk's floor, beside the durable rows: syncing 4 KiB, alone.
-    context
-        .progress
-        .set_message("fdatasync_4k: the disk's floor");
-    let started = std::time::Instant::now();
-    let result = endtoend::fdatasync_floor(plan.sync_rounds).map_err(NoFigure::Failed);
-    let rate = || plan.sync_rounds as f64 / started.elapsed().as_secs_f64();
-    let floor = Subject {
-        scenario: "fdatasync_4k".to_owned(),
-        peer: "floor",
-        batch: 1,
-        waiting: "write 4 KiB, fdatasync, one at a time".to_owned(),
-        pinned: false,
-    };
-    latency_row(measured, floor, rate, result)?;
-    context.progress.inc(1);
+    // The disk's floor, beside the durable rows: syncing 4 KiB, alone, over
+    // written blocks and appended into preallocated space (as a journal does).
+    for (scenario, placement, waiting) in [
+        (
+            "fdatasync_4k",
+            endtoend::Placement::Overwrite,
+            "write 4 KiB over written blocks, fdatasync, one at a time",
+        ),
+        (
+            "fdatasync_4k_append",
+            endtoend::Placement::Append,
+            "append 4 KiB into fallocated space, fdatasync, one at a time",
+        ),
+    ] {
+        context
+            .progress
+            .set_message(format!("{scenario}: the disk's floor"));
+        let started = std::time::Instant::now();
+        let result =
+            endtoend::fdatasync_floor(plan.sync_rounds, placement).map_err(NoFigure::Failed);
+        let rate = || plan.sync_rounds as f64 / started.elapsed().as_secs_f64();
+        let floor = Subject {
+            scenario: scenario.to_owned(),
+            peer: "floor",
+            batch: 1,
+            waiting: waiting.to_owned(),
+            pinned: false,
+        };
+        latency_row(measured, floor, rate, result)?;
+        context.progress.inc(1);
+    }
     for &rate in &plan.engine_rates {
         generator_row(context, measured, rate)?;
         for level in Level::ALL {
