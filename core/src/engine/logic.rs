@@ -119,13 +119,14 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
     /// Decides a command: a repeat of a remembered id, a version conflict, a
     /// rejection, or events encoded, applied and ready to publish.
     fn decide(&mut self, command: &Command<A::Command>, sequence: i64) -> Decision<A> {
-        self.metadata.stamp(command.metadata.as_ref());
         if let Some(repeat) = command.id.and_then(|id| self.repeat(id)) {
             return repeat;
         }
         if let Err(conflict) = self.check_version(command) {
             return Decision::rejected(conflict);
         }
+        // Only a command that may leave records needs its metadata stamped.
+        self.metadata.stamp(command.metadata.as_ref());
         self.events.clear();
         let model = self
             .model
@@ -142,14 +143,10 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
                 return Decision::rejected(Rejection::Panicked(message));
             }
         }
-        let about = About {
-            id: command.id,
-            metadata: self.metadata.current(),
+        let records = match self.encode_events(command.id) {
+            Ok(records) => records,
+            Err(rejection) => return Decision::rejected(rejection),
         };
-        let records = self.events.len().max(usize::from(about.is_recorded()));
-        if let Err(rejection) = self.encode_events(command.id, records) {
-            return Decision::rejected(rejection);
-        }
         self.apply_events(sequence);
         let model = self
             .model
@@ -257,13 +254,14 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         }
     }
 
-    /// Encodes the command's `records` records (its events, or its id's marker)
-    /// into `self.encoded`.
-    fn encode_events(
-        &mut self,
-        id: Option<CommandId>,
-        records: usize,
-    ) -> Result<(), Rejection<A::Rejection>> {
+    /// Encodes the command's records (its events, or a marker for its id or
+    /// metadata) into `self.encoded`, and says how many there are.
+    fn encode_events(&mut self, id: Option<CommandId>) -> Result<usize, Rejection<A::Rejection>> {
+        let about = About {
+            id,
+            metadata: self.metadata.current(),
+        };
+        let records = self.events.len().max(usize::from(about.is_recorded()));
         let limit = self.output.as_ref().map_or(0, |output| output.capacity());
         if records > limit {
             return Err(Rejection::TooManyEvents {
@@ -274,10 +272,6 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
         if self.encoded.len() < records {
             self.encoded.resize_with(records, || (0, Vec::new()));
         }
-        let about = About {
-            id,
-            metadata: self.metadata.current(),
-        };
         record::encode_command(
             &self.codec,
             self.schema_id,
@@ -286,7 +280,8 @@ impl<A: Aggregate, C: Codec<A::Event>> Logic<A, C> {
             &mut self.encoded[..records],
             self.max_payload,
         )
-        .map_err(Rejection::Unrecordable)
+        .map_err(Rejection::Unrecordable)?;
+        Ok(records)
     }
 
     /// Applies the decided events to the state. Apply comes before publishing:
@@ -425,7 +420,7 @@ impl<A: Aggregate, C: Codec<A::Event> + Send + 'static> EventHandler<Submission<
             let (ok, repeat) = (decision.outcome.is_ok(), decision.repeat);
             self.engine.metrics.logic.count(ok, repeat, events);
             let publish = decision.publish;
-            let accepted = decision.outcome.is_ok() && !decision.repeat;
+            let accepted = ok && !repeat;
             if slot.receipt {
                 self.record_outcome(sequence, decision, accepted);
             }

@@ -1,20 +1,21 @@
 //! How the engine lays its records out in the journal.
 //!
 //! Every record is one event of one command, a marker for a command that has an
-//! id but no events, a rejected command's id with its encoded rejection, or a
+//! id or metadata but no events, a rejected command's id with its encoded rejection, or a
 //! schema declaration. The journal record's tag carries
 //! flags in its low byte and, for an event, the id of the event's schema in its
 //! upper 24 bits (see [`schema`](crate::engine::schema)); the payload is the
 //! command id (16 bytes, little-endian) when `HAS_ID` is set, then the command's
 //! metadata when `META` is set (on a command's first record only; see
-//! [`metadata::encode`]), followed by the event's encoding (by the engine's codec) when `EVENT` is set, or the rejection's
-//! encoding (by [`Aggregate::encode_rejection`](crate::Aggregate::encode_rejection))
-//! when `REJECTED` is set. `FIRST` and `LAST`
+//! [`metadata::encode`]), followed by the event's encoding (by the engine's codec)
+//! when `EVENT` is set, or the rejection's encoding (by
+//! [`Aggregate::encode_rejection`](crate::Aggregate::encode_rejection)) when
+//! `REJECTED` is set. `FIRST` and `LAST`
 //! bracket a command's records, so replay applies a command only if it finds all of
 //! them (a crash can cut a batch of records anywhere). A `SCHEMA` record stands
 //! alone: its payload declares a schema (name, version, fingerprint).
 
-use seqlane_journal::{Codec, JournalError};
+use seqlane_journal::Codec;
 
 use crate::engine::domain::CommandId;
 use crate::engine::metadata::{self, Metadata};
@@ -55,24 +56,8 @@ impl About<'_> {
     }
 }
 
-/// Why a record cannot be journaled.
-#[derive(Debug)]
-pub(crate) enum Unencodable {
-    Event(JournalError),
-    Metadata(String),
-}
-
-impl std::fmt::Display for Unencodable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Unencodable::Event(error) => error.fmt(f),
-            Unencodable::Metadata(reason) => f.write_str(reason),
-        }
-    }
-}
-
 /// Appends a record's payload to `out` and returns its tag: the id on every record,
-/// the metadata on the first.
+/// the metadata on the first; the error says why the record cannot be journaled.
 pub(crate) fn encode<E, C: Codec<E>>(
     codec: &C,
     schema_id: u32,
@@ -81,7 +66,7 @@ pub(crate) fn encode<E, C: Codec<E>>(
     first: bool,
     last: bool,
     out: &mut Vec<u8>,
-) -> Result<u32, Unencodable> {
+) -> Result<u32, String> {
     let mut tag = 0;
     if let Some(id) = about.id {
         tag |= HAS_ID;
@@ -89,11 +74,13 @@ pub(crate) fn encode<E, C: Codec<E>>(
     }
     if let (Some(metadata), true) = (about.metadata, first) {
         tag |= META;
-        metadata::encode(metadata, out).map_err(Unencodable::Metadata)?;
+        metadata::encode(metadata, out)?;
     }
     if let Some(event) = event {
         tag |= EVENT | schema_id << SCHEMA_SHIFT;
-        codec.encode(event, out).map_err(Unencodable::Event)?;
+        codec
+            .encode(event, out)
+            .map_err(|error| error.to_string())?;
     }
     if first {
         tag |= FIRST;
