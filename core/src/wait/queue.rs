@@ -208,29 +208,35 @@ mod loom_tests {
         });
     }
 
-    /// The async handshake: a task's future that returns `Pending` is always woken
-    /// by the notify that follows the change it waits for, whichever side runs
-    /// first, and leaves no waker behind. A lost wake-up leaves `block_on` parked,
-    /// which loom reports as a deadlock.
-    #[test]
-    fn loom_a_pending_task_is_always_woken() {
-        loom::model(|| {
+    /// A task on `queue` awaits a flag that `notifier` sets (and notifies), in a
+    /// thread of its own; the task must be woken and leave no waker behind. A lost
+    /// wake-up leaves `block_on` parked, which loom reports as a deadlock.
+    fn a_task_is_woken_by(notifier: fn(&WaitQueue, &AtomicBool)) {
+        loom::model(move || {
             let queue = Arc::new(WaitQueue::new());
             let flag = Arc::new(AtomicBool::new(false));
-            let notifier = {
+            let notifying = {
                 let (queue, flag) = (Arc::clone(&queue), Arc::clone(&flag));
-                thread::spawn(move || {
-                    flag.store(true, Ordering::Relaxed);
-                    queue.notify();
-                })
+                thread::spawn(move || notifier(&queue, &flag))
             };
             let mut slot = WakerSlot::default();
             loom::future::block_on(std::future::poll_fn(|cx| {
                 queue.poll_until(|| flag.load(Ordering::Relaxed).then_some(()), cx, &mut slot)
             }));
-            notifier.join().unwrap();
+            notifying.join().unwrap();
             queue.forget(&mut slot);
             assert_eq!(queue.parked_tasks(), 0);
+        });
+    }
+
+    /// The async handshake: a task's future that returns `Pending` is always woken
+    /// by the notify that follows the change it waits for, whichever side runs
+    /// first.
+    #[test]
+    fn loom_a_pending_task_is_always_woken() {
+        a_task_is_woken_by(|queue, flag| {
+            flag.store(true, Ordering::Relaxed);
+            queue.notify();
         });
     }
 
@@ -240,24 +246,10 @@ mod loom_tests {
     /// between a task's registration and the projection's advance it waits for.)
     #[test]
     fn loom_a_registration_taken_by_another_change_still_wakes() {
-        loom::model(|| {
-            let queue = Arc::new(WaitQueue::new());
-            let flag = Arc::new(AtomicBool::new(false));
-            let notifier = {
-                let (queue, flag) = (Arc::clone(&queue), Arc::clone(&flag));
-                thread::spawn(move || {
-                    queue.notify();
-                    flag.store(true, Ordering::Relaxed);
-                    queue.notify();
-                })
-            };
-            let mut slot = WakerSlot::default();
-            loom::future::block_on(std::future::poll_fn(|cx| {
-                queue.poll_until(|| flag.load(Ordering::Relaxed).then_some(()), cx, &mut slot)
-            }));
-            notifier.join().unwrap();
-            queue.forget(&mut slot);
-            assert_eq!(queue.parked_tasks(), 0);
+        a_task_is_woken_by(|queue, flag| {
+            queue.notify();
+            flag.store(true, Ordering::Relaxed);
+            queue.notify();
         });
     }
 
