@@ -284,7 +284,8 @@ async fn the_actor_and_correlation_id_are_journaled() {
     let server = serve(Limits::default()).await;
     let response = server
         .client
-        .post(format!("{}/items?wait=durable", server.base))
+        // Visible: the details view shows it, and the journal holds it before.
+        .post(format!("{}/items?wait=visible", server.base))
         .header("x-actor", "clerk")
         .header("x-correlation-id", "42")
         .json(&json!({"id": 7, "name": "bolt"}))
