@@ -27,7 +27,7 @@ pub(crate) enum Barrier {
 impl Barrier {
     /// The highest sequence this stage may process now (below `next` if none).
     #[inline]
-    fn available<T>(&self, shared: &Shared<T>, next: i64) -> i64 {
+    pub(crate) fn available<T>(&self, shared: &Shared<T>, next: i64) -> i64 {
         match self {
             Barrier::Producers => shared.sequencer.published_from(next),
             // Acquire (in `Sequence::get`): pairs with the Release of each upstream

@@ -9,6 +9,19 @@ use crate::sync::{ConstPtr, MutPtr, UnsafeCell};
 pub(crate) struct Slots<T> {
     slots: Box<[UnsafeCell<T>]>,
     mask: i64,
+    /// Whether the CPU has `prefetchw` (CPUID 0x8000_0001, ECX bit 8), which
+    /// [`prefetch_for_write`](Self::prefetch_for_write) uses.
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    write_prefetch: bool,
+}
+
+/// Whether this x86-64 CPU has `prefetchw` (AMD since K6-2, Intel since
+/// Broadwell; earlier Intel parts do not promise what the opcode does).
+#[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+fn has_prefetchw() -> bool {
+    use std::arch::x86_64::__cpuid;
+    // The extended leaf is read only if the CPU reports it.
+    __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
 }
 
 // SAFETY: slots hand out `&mut T` to one producer thread at a time and `&T` to stage
@@ -34,6 +47,8 @@ impl<T> Slots<T> {
         Self {
             slots,
             mask: capacity as i64 - 1,
+            #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+            write_prefetch: has_prefetchw(),
         }
     }
 
@@ -77,12 +92,43 @@ impl<T> Slots<T> {
         let _ = sequence;
     }
 
+    /// Asks for the line of `sequence`'s slot in the state a write needs
+    /// (`prefetchw`), so the producer's stores do not each wait for the line to
+    /// come back from the stage that read it a lap ago. Only for a slot the
+    /// producer may write (one the gating stages released): taking the line
+    /// of a slot a stage still reads would stall that stage. A no-op where the
+    /// CPU lacks the instruction.
+    #[inline]
+    pub(crate) fn prefetch_for_write(&self, sequence: i64) {
+        #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+        if self.write_prefetch {
+            let address = std::ptr::from_ref(self.cell(sequence));
+            // SAFETY: a prefetch reads and writes no memory in the program's sense
+            // and cannot fault; `write_prefetch` says the CPU has the instruction.
+            unsafe {
+                std::arch::asm!(
+                    "prefetchw [{0}]",
+                    in(reg) address,
+                    options(nostack, readonly, preserves_flags)
+                );
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+        let _ = sequence;
+    }
+
     /// How many slots ahead of the one it handles a stage prefetches: about 1 KiB,
     /// far enough that the line arrives (from the producer's core) before the
     /// stage gets there, near enough to stay in its L1.
     pub(crate) const PREFETCH_AHEAD: i64 = match 1024usize.checked_div(std::mem::size_of::<T>()) {
         Some(0) | None => 1,
         Some(ahead) => ahead as i64,
+    };
+
+    /// Slots per 64-byte cache line (at least 1).
+    pub(crate) const PER_LINE: i64 = match 64usize.checked_div(std::mem::size_of::<T>()) {
+        Some(0) | None => 1,
+        Some(per_line) => per_line as i64,
     };
 
     /// Exclusive access to the slot of `sequence`.

@@ -1,5 +1,6 @@
 //! Stages: event handlers, each on its own thread, arranged in a dependency graph.
 
+mod chase;
 pub(crate) mod state;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -10,6 +11,7 @@ use crate::sequence::INITIAL;
 use crate::shared::Shared;
 use crate::slots::Slots;
 use crate::sync::Arc;
+use chase::Chase;
 
 pub(crate) use state::StageState;
 pub use state::{Pinning, StageStatus};
@@ -148,7 +150,6 @@ pub(crate) fn run<T, H: EventHandler<T>>(
         let mut next = state.sequence.get() + 1;
         let mut chase = Chase::default();
         loop {
-            chase.step_back();
             let deadline = handler.wake_at();
             // Looks that found nothing (the closure runs only after those).
             let empty_looks = std::cell::Cell::new(0);
@@ -162,6 +163,7 @@ pub(crate) fn run<T, H: EventHandler<T>>(
                 continue;
             };
             let Ok(available) = available else { break };
+            let available = chase.batch(&barrier, &shared, next, available, empty_looks.get());
             consume_batch(
                 &shared,
                 &state,
@@ -172,7 +174,6 @@ pub(crate) fn run<T, H: EventHandler<T>>(
                     handler.on_event(event, sequence, end_of_batch);
                 },
             );
-            chase.saw(available - next + 1, empty_looks.get());
             next = available + 1;
         }
         handler.on_shutdown();
@@ -191,53 +192,6 @@ pub(crate) fn run<T, H: EventHandler<T>>(
     state.done.store(true, Ordering::Release);
     shared.waiter.notify();
     result
-}
-
-/// Whether a stage is chasing its producer: taking a few events at a time, look
-/// after look, as fast as they are published.
-///
-/// Each such look reads the line the producer writes next (its cursor, the slot
-/// beside the one just read), so each publication must take the line back first:
-/// two transfers between cores per event, and the producer slowed to the stage's
-/// pace, which keeps the chase going. A stage that finds only a few events at each
-/// of several looks in a row waits a moment before it looks again (a few spin
-/// hints, the line untouched), so the producer gets whole lines ahead and the
-/// stage takes them in one batch. A stage that waits between events, as under a
-/// light load, never finds a streak: its looks find nothing first.
-#[derive(Default)]
-struct Chase {
-    streak: u32,
-}
-
-impl Chase {
-    /// At most this many events in a batch is "a few".
-    const FEW: i64 = 8;
-    /// A batch found after at most this many empty looks was found at once.
-    const AT_ONCE: u32 = 3;
-    /// This many such batches in a row are a chase.
-    const STREAK: u32 = 4;
-    /// The spin hints a chasing stage waits before its next look.
-    const STEP_BACK: u32 = 16;
-
-    /// Before a look: wait a moment if chasing.
-    #[inline]
-    fn step_back(&self) {
-        if self.streak >= Self::STREAK {
-            for _ in 0..Self::STEP_BACK {
-                crate::sync::spin_loop();
-            }
-        }
-    }
-
-    /// After a batch of `events`, found after `empty_looks` looks that found nothing.
-    #[inline]
-    fn saw(&mut self, events: i64, empty_looks: u32) {
-        self.streak = if events <= Self::FEW && empty_looks <= Self::AT_ONCE {
-            self.streak.saturating_add(1)
-        } else {
-            0
-        };
-    }
 }
 
 /// Hands the events `next..=available` to `handle` in order (the last with the

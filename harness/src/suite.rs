@@ -36,7 +36,7 @@ impl Plan {
     pub fn of(suite: Suite) -> Self {
         match suite {
             Suite::Quick => Plan {
-                events: 2_000_000,
+                events: 20_000_000,
                 repetitions: 3,
                 batches: [1, 100],
                 rounds: 100_000,

@@ -7,6 +7,7 @@ use super::Producer;
 use crate::error::{Halted, TryClaimError};
 use crate::sequence::INITIAL;
 use crate::shared::Shared;
+use crate::slots::Slots;
 use crate::sync::Arc;
 
 /// The one producer of a ring built with
@@ -85,6 +86,7 @@ impl<T> Reserve<T> for SingleProducer<T> {
             })
             .map_err(|_| Halted)?;
         }
+        prefetch_ahead(&self.shared, last, n, limit);
         self.claimed = last;
         Ok(last)
     }
@@ -97,8 +99,23 @@ impl<T> Reserve<T> for SingleProducer<T> {
                 shared.room_by(wrap_point, deadline)
             })?;
         }
+        prefetch_ahead(&self.shared, last, n, limit);
         self.claimed = last;
         Ok(last)
+    }
+}
+
+/// After a claim of `n` slots up to `last`: asks for the lines of as many slots
+/// `PREFETCH_AHEAD` further on (16 lines at most), as far as the `limit` read
+/// allows, so the claims to come find them ready for writing.
+#[inline]
+fn prefetch_ahead<T>(shared: &Shared<T>, last: i64, n: i64, limit: i64) {
+    let ahead = Slots::<T>::PREFETCH_AHEAD;
+    let end = (last + ahead).min(limit);
+    let mut sequence = last + ahead + 1 - n.min(16 * Slots::<T>::PER_LINE);
+    while sequence <= end {
+        shared.slots.prefetch_for_write(sequence);
+        sequence += Slots::<T>::PER_LINE;
     }
 }
 
