@@ -120,16 +120,18 @@ impl<T> Slots<T> {
     /// How many slots ahead of the one it handles a stage prefetches: about 1 KiB,
     /// far enough that the line arrives (from the producer's core) before the
     /// stage gets there, near enough to stay in its L1.
-    pub(crate) const PREFETCH_AHEAD: i64 = match 1024usize.checked_div(std::mem::size_of::<T>()) {
-        Some(0) | None => 1,
-        Some(ahead) => ahead as i64,
-    };
+    pub(crate) const PREFETCH_AHEAD: i64 = Self::spanning(1024);
 
     /// Slots per 64-byte cache line (at least 1).
-    pub(crate) const PER_LINE: i64 = match 64usize.checked_div(std::mem::size_of::<T>()) {
-        Some(0) | None => 1,
-        Some(per_line) => per_line as i64,
-    };
+    pub(crate) const PER_LINE: i64 = Self::spanning(64);
+
+    /// How many slots `bytes` hold (at least 1, and 1 for a zero-sized `T`).
+    pub(crate) const fn spanning(bytes: usize) -> i64 {
+        match bytes.checked_div(std::mem::size_of::<T>()) {
+            Some(0) | None => 1,
+            Some(slots) => slots as i64,
+        }
+    }
 
     /// Exclusive access to the slot of `sequence`.
     ///

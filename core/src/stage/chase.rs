@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use crate::barrier::Barrier;
 use crate::shared::Shared;
+use crate::slots::Slots;
 
 /// What a stage knows of its recent looks.
 #[derive(Debug, Default)]
@@ -40,6 +41,7 @@ impl Chase {
     /// This many such batches in a row are a chase.
     const STREAK: u32 = 4;
     /// How long a gathering stage leaves the producer alone between looks.
+    #[cfg_attr(loom, allow(dead_code))]
     const ROUND: Duration = Duration::from_nanos(500);
     /// At most this many rounds per batch: a bound on what gathering adds to an
     /// event's latency (4 µs), reached only while the producer keeps up its pace.
@@ -59,10 +61,7 @@ impl Chase {
     /// Fewer new events than this in a round mean the producer is slow or stopped:
     /// four cache lines of slots.
     fn slow<T>() -> i64 {
-        match (4 * 64usize).checked_div(std::mem::size_of::<T>()) {
-            Some(events) => (events as i64).max(1),
-            None => 1,
-        }
+        Slots::<T>::spanning(4 * 64)
     }
 
     /// The batch to take after a look from `next` found `available` after
@@ -89,17 +88,24 @@ impl Chase {
             };
             return available;
         }
-        if available - next + 1 >= Self::enough::<T>(shared.capacity()) {
+        let enough = next + Self::enough::<T>(shared.capacity()) - 1;
+        if available >= enough {
             return available;
         }
-        self.gather(barrier, shared, next, available)
+        self.gather(barrier, shared, next, available, enough)
     }
 
-    /// Leaves the producer alone for rounds until `enough` events from `next` are
+    /// Leaves the producer alone for rounds until `enough` (a sequence) is
     /// published, the producer proves slow, or the rounds run out.
     #[cold]
-    fn gather<T>(&mut self, barrier: &Barrier, shared: &Shared<T>, next: i64, found: i64) -> i64 {
-        let enough = next + Self::enough::<T>(shared.capacity()) - 1;
+    fn gather<T>(
+        &mut self,
+        barrier: &Barrier,
+        shared: &Shared<T>,
+        next: i64,
+        found: i64,
+        enough: i64,
+    ) -> i64 {
         let mut available = found;
         for _ in 0..Self::ROUNDS {
             wait_a_round();
