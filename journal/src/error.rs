@@ -108,6 +108,17 @@ pub enum JournalError {
         /// The sequence the next append will get.
         next: u64,
     },
+    /// The journal's identity file ([`IDENTITY_FILE`](crate::IDENTITY_FILE)) is
+    /// missing or damaged. A missing one is created by the next open for writing; a
+    /// damaged one is never replaced (the journal's records are known by it
+    /// elsewhere): restore it from a backup.
+    #[error("{path}: journal identity {reason}")]
+    Identity {
+        /// The identity file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A payload could not be encoded or decoded by a [`Codec`](crate::Codec).
     #[error("codec: {0}")]
     Codec(String),

@@ -43,6 +43,7 @@ pub use sync_job::SyncJob;
 #[derive(Debug)]
 pub struct Journal {
     dir: PathBuf,
+    identity: String,
     options: JournalOptions,
     /// Base sequences and paths of every segment, oldest first; the last is active.
     segments: Vec<(u64, PathBuf)>,
@@ -88,6 +89,7 @@ impl Journal {
         let started = Instant::now();
         std::fs::create_dir_all(&dir).map_err(JournalError::io("journal::create_dir", &dir))?;
         let lock = DirLock::acquire(&dir)?;
+        let identity = crate::identity::ensure(&dir)?;
         let segment::Listing {
             segments: listed,
             leftovers,
@@ -209,6 +211,7 @@ impl Journal {
         };
         Ok(Self {
             dir,
+            identity,
             options,
             segments,
             active,
@@ -230,6 +233,12 @@ impl Journal {
     /// What opening found: records, sequences, a truncated torn tail.
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.report
+    }
+
+    /// The journal's identity (see [`identity`](crate::identity())): the same for
+    /// every open of this directory, different for every other journal.
+    pub fn identity(&self) -> &str {
+        &self.identity
     }
 
     /// The journal's directory.

@@ -38,6 +38,7 @@
 mod codec;
 mod error;
 pub mod format;
+mod identity;
 mod inspect;
 mod journal;
 mod lock;
@@ -48,8 +49,9 @@ mod segment;
 
 pub use codec::{fnv1a64, Codec, Postcard};
 pub use error::{JournalError, Result};
+pub use identity::{identity, IDENTITY_FILE};
 pub use inspect::{inspect, Health, Inspection, SegmentSummary};
 pub use journal::{Journal, JournalOptions, SyncJob, SyncPolicy};
 pub use lock::LOCK_FILE;
-pub use reader::{Reader, Record};
+pub use reader::{durable_line, Reader, Record};
 pub use recovery::{RecoveryReport, TornTail};

@@ -18,6 +18,48 @@ pub(crate) struct Progress {
     pub(crate) synced: AtomicU64,
 }
 
+/// The durable line of the journal in `dir`, as a process other than its writer can
+/// know it: every record before the returned sequence reached the disk through a
+/// sync that completed. It is read from the sync marks in the segments' header
+/// pages, which the writer stores only after a completed sync (a roll leaves the
+/// closed segment's mark at the next segment's base); the newest segment that has a
+/// mark decides. Records at or past the line may still be lost by a power cut (and
+/// their sequences then written again with other records), so a reader that hands
+/// records to another machine reads only below it.
+///
+/// A writer under [`SyncPolicy::Never`](crate::SyncPolicy::Never) leaves no marks:
+/// its line stays where its last explicit sync put it.
+///
+/// # Errors
+///
+/// A corrupt segment header; I/O errors. A segment retired while this looks is
+/// skipped.
+///
+/// # Examples
+///
+/// ```
+/// use seqlane_journal::{durable_line, Journal, JournalOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let mut journal = Journal::open(dir.path(), JournalOptions::default())?;
+/// journal.append(0, b"synced")?; // the default policy syncs every batch
+/// assert_eq!(durable_line(dir.path())?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn durable_line(dir: impl AsRef<Path>) -> Result<u64> {
+    let segments = segment::list(dir.as_ref())?.segments;
+    for (_, path) in segments.iter().rev() {
+        match segment::read_head(path) {
+            Ok((_, Some(mark))) => return Ok(mark.next_sequence),
+            Ok((_, None)) => {}
+            Err(JournalError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(segments.first().map_or(0, |(base, _)| *base))
+}
+
 /// One record, borrowing its payload from the segment's mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record<'a> {
