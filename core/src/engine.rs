@@ -13,6 +13,7 @@
 
 mod builder;
 mod config;
+mod decoder;
 mod domain;
 mod error;
 mod gateway;
@@ -46,6 +47,7 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 
 pub use builder::EngineBuilder;
+pub use decoder::{Committed, EventDecoder};
 pub use domain::{Aggregate, Command, CommandId, Projection};
 pub use error::{EngineError, StopCause, SubmitError, TrySubmitError, WaitError};
 pub use gateway::{Gateway, SubmitFuture};

@@ -93,11 +93,12 @@ pub use claim::{BatchClaim, Claim};
 pub use engine::snapshot::serde as snapshot_serde;
 pub use engine::{middleware, testkit};
 pub use engine::{
-    Accepted, Aggregate, Command, CommandId, Engine, EngineBuilder, EngineError, EventSchema,
-    Gateway, Health, Metadata, Metrics, Outcome, Projection, ProjectionFailure, ProjectionHealth,
-    ProjectionId, ProjectionMetrics, ProjectionRestart, ReachFuture, ReadModel, Receipt,
-    ReceiptFuture, RecordKind, RecordView, Recovery, Rejection, ReplayCause, Retention, StopCause,
-    Stopped, SubmitError, SubmitFuture, Topology, TrySubmitError, Until, WaitError, WaitFuture,
+    Accepted, Aggregate, Command, CommandId, Committed, Engine, EngineBuilder, EngineError,
+    EventDecoder, EventSchema, Gateway, Health, Metadata, Metrics, Outcome, Projection,
+    ProjectionFailure, ProjectionHealth, ProjectionId, ProjectionMetrics, ProjectionRestart,
+    ReachFuture, ReadModel, Receipt, ReceiptFuture, RecordKind, RecordView, Recovery, Rejection,
+    ReplayCause, Retention, StopCause, Stopped, SubmitError, SubmitFuture, Topology,
+    TrySubmitError, Until, WaitError, WaitFuture,
 };
 pub use error::{Halted, RingError, StagePanic, TryClaimError};
 pub use poller::{Polled, Poller};

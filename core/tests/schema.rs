@@ -9,7 +9,8 @@
 use std::marker::PhantomData;
 use std::path::Path;
 
-use seqlane::{Aggregate, EngineBuilder, EngineError, ReplayCause};
+use seqlane::{Aggregate, EngineBuilder, EngineError, EventDecoder, ReplayCause};
+use seqlane_journal::Reader;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -208,8 +209,26 @@ fn refusal<E: Ev>(builder: EngineBuilder<Balance<E>>) -> (u64, String) {
     }
 }
 
+/// The balance an [`EventDecoder`] reads from the journal, as a consumer outside
+/// the engine (a remote projection) would; the first record it refuses.
+fn decoded<E: Ev>(dir: &Path, decoder: &mut EventDecoder<E>) -> Result<i128, (u64, ReplayCause)> {
+    let mut reader = Reader::open(dir, 0).unwrap();
+    let mut balance = 0;
+    while let Some(record) = reader.next_record().unwrap() {
+        let committed = decoder
+            .push(record.sequence, record.tag, record.payload)
+            .map_err(|cause| (record.sequence, cause))?;
+        for (_, event) in committed.into_iter().flat_map(|c| c.events) {
+            balance += event.delta();
+        }
+    }
+    assert!(decoder.between_commands());
+    Ok(balance)
+}
+
 /// Refused without an upcaster; replayed with one; the mixed journal replays
-/// again; the version 1 code refuses the journal the new code wrote.
+/// again; the version 1 code refuses the journal the new code wrote. An
+/// [`EventDecoder`] configured as the engine reads what the engine replays.
 fn check<E: Ev>(new_name: &str, upcast: fn(v1::Event) -> Vec<E>, same_name_and_version: bool) {
     let dir = tempfile::tempdir().unwrap();
     let expected = write_v1(dir.path());
@@ -250,6 +269,14 @@ fn check<E: Ev>(new_name: &str, upcast: fn(v1::Event) -> Vec<E>, same_name_and_v
         70_001,
         "{new_name}: mixed journal"
     );
+    let mut decoder = EventDecoder::<E>::new()
+        .event_schema(new_name, 2)
+        .upcast("Event", 1, upcast);
+    assert_eq!(decoded(dir.path(), &mut decoder), Ok(70_001), "{new_name}");
+    match decoded(dir.path(), &mut EventDecoder::<E>::new()) {
+        Err((1, ReplayCause::UnknownSchema { .. })) => {}
+        other => panic!("{new_name}: a decoder without the upcaster gave {other:?}"),
+    }
 
     let (sequence, reason) = refusal(EngineBuilder::new(
         dir.path(),

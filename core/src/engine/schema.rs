@@ -85,6 +85,8 @@ impl std::fmt::Display for ReplayCause {
     }
 }
 
+impl std::error::Error for ReplayCause {}
+
 /// The type and version of an engine's events, as journaled with each of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventSchema {
@@ -228,6 +230,19 @@ impl<E> Schemas<E> {
                 .collect(),
             declared: HashMap::new(),
         }
+    }
+
+    /// The same upcasters and declarations, another running schema.
+    pub(crate) fn with_running(self, running: EventSchema) -> Self {
+        Schemas {
+            running_id: running.id(),
+            running,
+            ..self
+        }
+    }
+
+    pub(crate) fn add_upcaster(&mut self, upcaster: Upcaster<E>) {
+        self.upcasters.insert(upcaster.from.id(), upcaster);
     }
 
     pub(crate) fn declare(&mut self, schema: EventSchema) {
