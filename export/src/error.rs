@@ -53,6 +53,38 @@ pub enum ExportError {
         /// What is wrong.
         reason: String,
     },
+    /// The stream skips journal records: after `expected` comes `found`. The
+    /// stream was not written by one exporter from one journal, or lost messages
+    /// its exporter has not published again yet.
+    #[error("stream {stream} carries journal sequence {found} where {expected} was next")]
+    StreamGap {
+        /// The stream.
+        stream: String,
+        /// The journal sequence the read model needs next.
+        expected: u64,
+        /// The journal sequence the stream gave.
+        found: u64,
+    },
+    /// A record's event cannot be read with the decoder's configuration (see
+    /// [`EventDecoder`](seqlane::EventDecoder)): configure it as the engine is.
+    #[error("journal sequence {sequence}: {cause}")]
+    Decode {
+        /// The record.
+        sequence: u64,
+        /// Why it cannot be read.
+        cause: seqlane::ReplayCause,
+    },
+    /// A read model's checkpoint file cannot be read or written.
+    #[error("checkpoint {}: {reason}", path.display())]
+    Checkpoint {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A PostgreSQL call failed.
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
     /// A NATS call failed in a way that retrying does not mend.
     #[error("nats: {0}")]
     Nats(String),

@@ -26,11 +26,15 @@
 
 mod error;
 mod exporter;
+mod follow;
 pub mod message;
+mod snapshot;
 mod status;
 mod tail;
 
 pub use error::{ExportError, Result};
 pub use exporter::{ExportOptions, Exporter, StatusHandle};
+pub use follow::{Applied, Checkpoint, NotYet, ReadModel, RemoteProjection, ViewHandle};
+pub use snapshot::Snapshotted;
 pub use status::Status;
 pub use tail::DurableTail;

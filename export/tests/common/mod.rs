@@ -2,6 +2,8 @@
 //! temporary directory, stopped (killed) when dropped.
 #![allow(dead_code)]
 
+pub mod bank;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
