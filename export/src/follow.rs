@@ -1,21 +1,20 @@
-//! Projections on other processes and machines, fed from an exported stream: the
-//! stream read in order from the read model's own checkpoint, each message decoded
-//! as the engine decodes its journal, whole commands applied in batches, and the
-//! journal sequence applied so far published for read-your-writes waits.
+//! Read models fed from a journal's records, from their own checkpoint on: each
+//! record decoded as the engine decodes its journal, whole commands applied in
+//! batches, and the journal sequence applied so far published for read-your-writes
+//! waits. The records come from an exported stream ([`RemoteProjection`]) or from
+//! the journal's directory ([`LocalProjection`]).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::pull::OrderedConfig;
-use async_nats::jetstream::consumer::DeliverPolicy;
-use futures_util::{FutureExt, StreamExt};
 use seqlane::{Committed, EventDecoder};
-use seqlane_journal::{Codec, Postcard};
+use seqlane_journal::Codec;
 use tokio::sync::watch;
 
 use crate::error::{ExportError, Result};
-use crate::message::Exported;
+#[cfg(doc)]
+use crate::{LocalProjection, RemoteProjection};
 
 /// Where a read model stands: the next journal record it applies and the stream
 /// message that carries it. A read model stores it with what it applied, in the
@@ -132,251 +131,141 @@ impl<V> ViewHandle<V> {
     }
 }
 
-/// Feeds a [`ReadModel`] from a JetStream stream written by an
-/// [`Exporter`](crate::Exporter), from the model's checkpoint on.
-///
-/// Lost connections and server restarts are retried: the stream is read again from
-/// the message after the last one applied. A message that is not a record of the
-/// same journal, a gap in the journal's sequences, or an event the decoder cannot
-/// read stops it with an error.
-///
-/// # Examples
-///
-/// ```no_run
-/// use seqlane::EventDecoder;
-/// use seqlane_export::{RemoteProjection, Snapshotted};
-/// # struct Total(u64);
-/// # impl seqlane::Projection<u64> for Total {
-/// #     type View = u64;
-/// #     fn apply(&mut self, n: &u64, _: u64) { self.0 += n }
-/// #     fn view(&self) -> u64 { self.0 }
-/// # }
-///
-/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-/// let client = async_nats::connect("127.0.0.1:4222").await?;
-/// let model = Snapshotted::new(Total(0), "total.checkpoint");
-/// let mut remote = RemoteProjection::new(client, "orders", model, EventDecoder::<u64>::new());
-/// let views = remote.handle();
-/// tokio::spawn(async move { remote.run(std::future::pending()).await });
-/// let total = views.wait_for(41, std::time::Duration::from_secs(1)).await?;
-/// println!("total after record 41: {total}");
-/// # Ok(())
-/// # }
-/// ```
-pub struct RemoteProjection<E, M: ReadModel<E>, C = Postcard> {
-    js: async_nats::jetstream::Context,
-    stream: String,
+/// The part of a projection that does not depend on where the records come
+/// from: the decoder, the batch, the model and what was published.
+pub(crate) struct Follower<E, M: ReadModel<E>, C> {
+    /// Names the source in errors: the stream, or the journal's directory.
+    pub(crate) source: String,
     model: M,
     decoder: EventDecoder<E, C>,
-    batch: usize,
+    pub(crate) batch_limit: usize,
+    batch: Vec<Committed<E>>,
     published: watch::Sender<Applied<M::View>>,
+    /// Whether `at` names a journal (from the checkpoint or a first record).
+    known: bool,
+    /// The position after the last record taken.
+    pub(crate) at: Checkpoint,
     /// The position after the last batch applied: always between commands.
     applied: Checkpoint,
 }
 
-/// Waits between attempts to read a stream that is away.
-const RETRY_PAUSE: Duration = Duration::from_millis(50);
-
-impl<E, M, C> RemoteProjection<E, M, C>
+impl<E, M, C> Follower<E, M, C>
 where
     E: Send,
     M: ReadModel<E>,
     C: Codec<E> + Send,
 {
-    /// A projection of `stream` into `model`, decoding with `decoder` (configured
-    /// as the engine: event schema, upcasters, codec).
-    pub fn new(
-        client: async_nats::Client,
-        stream: impl Into<String>,
-        model: M,
-        decoder: EventDecoder<E, C>,
-    ) -> Self {
+    pub(crate) fn new(source: String, model: M, decoder: EventDecoder<E, C>) -> Self {
         let view = Arc::new(model.view());
         let (published, _) = watch::channel(Applied { journal: 0, view });
-        RemoteProjection {
-            js: async_nats::jetstream::new(client),
-            stream: stream.into(),
+        let start = Checkpoint {
+            identity: String::new(),
+            journal: 0,
+            stream: 1,
+        };
+        Follower {
+            source,
             model,
             decoder,
-            batch: 1024,
+            batch_limit: 1024,
+            batch: Vec::new(),
             published,
-            applied: Checkpoint {
-                identity: String::new(),
-                journal: 0,
-                stream: 1,
-            },
+            known: false,
+            at: start.clone(),
+            applied: start,
         }
     }
 
-    /// Applies at most `commands` commands per batch (default 1024; a batch also
-    /// ends whenever no further message is waiting).
-    pub fn batch(mut self, commands: usize) -> Self {
-        self.batch = commands.max(1);
-        self
-    }
-
-    /// A handle on the published view and position.
-    pub fn handle(&self) -> ViewHandle<M::View> {
+    pub(crate) fn handle(&self) -> ViewHandle<M::View> {
         ViewHandle(self.published.subscribe())
     }
 
-    /// The read model.
-    pub fn model(&self) -> &M {
+    pub(crate) fn model(&self) -> &M {
         &self.model
     }
 
-    /// Follows the stream until `stop` completes; then applies the whole commands
-    /// read and settles the model.
-    ///
-    /// # Errors
-    ///
-    /// The model's errors; [`ExportError::ForeignStream`] for a message that is not
-    /// a record of the journal the model follows; [`ExportError::StreamGap`];
-    /// [`ExportError::Decode`].
-    pub async fn run(&mut self, stop: impl Future<Output = ()>) -> Result<()> {
-        let mut stop = std::pin::pin!(stop);
-        let checkpoint = self.model.load().await?;
-        let mut known = checkpoint.is_some();
-        if let Some(checkpoint) = checkpoint {
+    /// Loads the model's checkpoint and publishes its view; forgets whatever a
+    /// run that failed had read past it.
+    pub(crate) async fn start(&mut self) -> Result<()> {
+        self.decoder.reset();
+        self.batch.clear();
+        if let Some(checkpoint) = self.model.load().await? {
+            self.known = true;
             self.applied = checkpoint;
         }
-        let mut at = self.applied.clone();
-        self.publish(at.journal);
-        let mut batch = Vec::new();
-        loop {
-            let Some(mut messages) = self.subscribe(at.stream, stop.as_mut()).await else {
-                return self.settle(&mut batch, &at).await;
-            };
-            loop {
-                let next = match messages.next().now_or_never() {
-                    Some(next) => next,
-                    None => {
-                        self.flush(&mut batch, &at).await?;
-                        tokio::select! {
-                            () = stop.as_mut() => {
-                                return self.settle(&mut batch, &at).await;
-                            }
-                            next = messages.next() => next,
-                        }
-                    }
-                };
-                let message = match next {
-                    Some(Ok(message)) => message,
-                    // The ordered consumer gave up (the server went away): read
-                    // again after the last message taken.
-                    Some(Err(_)) | None => break,
-                };
-                let Ok(info) = message.info() else { break };
-                let stream_sequence = info.stream_sequence;
-                let record = message
-                    .headers
-                    .as_ref()
-                    .ok_or_else(|| "a message without headers".to_owned())
-                    .and_then(Exported::from_headers)
-                    .map_err(|found| ExportError::ForeignStream {
-                        stream: self.stream.clone(),
-                        identity: at.identity.clone(),
-                        found,
-                    })?;
-                if !known {
-                    (at.identity, at.journal, known) =
-                        (record.identity.clone(), record.sequence, true);
-                }
-                if record.identity != at.identity {
-                    return Err(ExportError::ForeignStream {
-                        stream: self.stream.clone(),
-                        identity: at.identity.clone(),
-                        found: crate::message::message_id(&record.identity, record.sequence),
-                    });
-                }
-                if record.sequence < at.journal {
-                    continue; // applied before the stream was rolled back and refilled
-                }
-                if record.sequence > at.journal {
-                    return Err(ExportError::StreamGap {
-                        stream: self.stream.clone(),
-                        expected: at.journal,
-                        found: record.sequence,
-                    });
-                }
-                let committed = self
-                    .decoder
-                    .push(record.sequence, record.tag, &message.payload)
-                    .map_err(|cause| ExportError::Decode {
-                        sequence: record.sequence,
-                        cause,
-                    })?;
-                batch.extend(committed);
-                (at.journal, at.stream) = (record.sequence + 1, stream_sequence + 1);
-                if batch.len() >= self.batch {
-                    self.flush(&mut batch, &at).await?;
-                }
-            }
-            // Read on from the message after the last one taken; the decoder
-            // keeps a command still pending.
-            self.flush(&mut batch, &at).await?;
-            tokio::time::sleep(RETRY_PAUSE).await;
+        self.at = self.applied.clone();
+        self.publish();
+        Ok(())
+    }
+
+    /// Takes one record of journal `identity`, carried at `stream` (the stream
+    /// sequence, or 0 without a stream); says whether the batch is full (then
+    /// [`flush`](Self::flush)).
+    pub(crate) fn take(
+        &mut self,
+        identity: &str,
+        sequence: u64,
+        tag: u32,
+        payload: &[u8],
+        stream: u64,
+    ) -> Result<bool> {
+        if !self.known {
+            (self.at.identity, self.at.journal) = (identity.to_owned(), sequence);
+            self.known = true;
         }
+        if identity != self.at.identity {
+            return Err(ExportError::ForeignStream {
+                stream: self.source.clone(),
+                identity: self.at.identity.clone(),
+                found: crate::message::message_id(identity, sequence),
+            });
+        }
+        if sequence < self.at.journal {
+            return Ok(false); // applied before the stream was rolled back and refilled
+        }
+        if sequence > self.at.journal {
+            return Err(ExportError::StreamGap {
+                stream: self.source.clone(),
+                expected: self.at.journal,
+                found: sequence,
+            });
+        }
+        let committed = self
+            .decoder
+            .push(sequence, tag, payload)
+            .map_err(|cause| ExportError::Decode { sequence, cause })?;
+        self.batch.extend(committed);
+        (self.at.journal, self.at.stream) = (sequence + 1, stream + 1);
+        Ok(self.batch.len() >= self.batch_limit)
     }
 
     /// Applies the batch if the decoder stands between commands, and publishes.
-    async fn flush(&mut self, batch: &mut Vec<Committed<E>>, at: &Checkpoint) -> Result<()> {
+    pub(crate) async fn flush(&mut self) -> Result<()> {
         if !self.decoder.between_commands() {
             return Ok(());
         }
-        if !batch.is_empty() {
-            self.model.apply(batch, at).await?;
-            batch.clear();
+        if !self.batch.is_empty() {
+            self.model.apply(&self.batch, &self.at).await?;
+            self.batch.clear();
         }
-        if self.applied.journal < at.journal || self.applied.identity != at.identity {
-            self.applied = at.clone();
-            self.publish(at.journal);
+        if self.applied != self.at {
+            self.applied = self.at.clone();
+            self.publish();
         }
         Ok(())
     }
 
     /// Applies what can be applied and settles the model at the last command
     /// boundary: a command read in part is read again after a restart.
-    async fn settle(&mut self, batch: &mut Vec<Committed<E>>, at: &Checkpoint) -> Result<()> {
-        self.flush(batch, at).await?;
+    pub(crate) async fn settle(&mut self) -> Result<()> {
+        self.flush().await?;
         let applied = self.applied.clone();
         self.model.settle(&applied).await
     }
 
-    fn publish(&self, journal: u64) {
+    fn publish(&self) {
         let view = Arc::new(self.model.view());
+        let journal = self.applied.journal;
         self.published.send_replace(Applied { journal, view });
-    }
-
-    /// An ordered consumer of the stream from `stream_sequence`, retried until the
-    /// stream can be read; `None` if `stop` completes first.
-    async fn subscribe(
-        &self,
-        stream_sequence: u64,
-        mut stop: std::pin::Pin<&mut impl Future<Output = ()>>,
-    ) -> Option<async_nats::jetstream::consumer::pull::Ordered> {
-        loop {
-            let attempt = async {
-                let stream = self.js.get_stream(&self.stream).await.ok()?;
-                let config = OrderedConfig {
-                    deliver_policy: DeliverPolicy::ByStartSequence {
-                        start_sequence: stream_sequence,
-                    },
-                    ..OrderedConfig::default()
-                };
-                let consumer = stream.create_consumer(config).await.ok()?;
-                consumer.messages().await.ok()
-            };
-            tokio::select! {
-                () = stop.as_mut() => return None,
-                found = attempt => if let Some(messages) = found {
-                    return Some(messages);
-                },
-            }
-            tokio::select! {
-                () = stop.as_mut() => return None,
-                () = tokio::time::sleep(RETRY_PAUSE) => {}
-            }
-        }
     }
 }

@@ -28,6 +28,8 @@ pub struct Snapshotted<E, P> {
     path: PathBuf,
     every: Duration,
     saved: Option<Instant>,
+    /// Whether the projection holds events not yet saved (or never savable).
+    dirty: bool,
     _events: PhantomData<fn(&E)>,
 }
 
@@ -50,6 +52,7 @@ impl<E, P: Projection<E>> Snapshotted<E, P> {
             path: path.as_ref().to_owned(),
             every: Duration::from_secs(1),
             saved: None,
+            dirty: false,
             _events: PhantomData,
         }
     }
@@ -73,6 +76,17 @@ impl<E, P: Projection<E>> Snapshotted<E, P> {
         }
     }
 
+    /// Nothing to restore: the projection is fed from the stream's start, which
+    /// is right only if it holds nothing yet.
+    fn start_over(&self) -> Result<Option<Checkpoint>> {
+        if self.dirty {
+            return Err(self.fail(
+                "the projection holds events it cannot save; run a new one, from the start",
+            ));
+        }
+        Ok(None)
+    }
+
     fn save(&mut self, at: &Checkpoint) -> Result<()> {
         let Some(state) = self.projection.snapshot() else {
             return Ok(());
@@ -90,6 +104,7 @@ impl<E, P: Projection<E>> Snapshotted<E, P> {
         bytes.extend_from_slice(&checksum.to_le_bytes());
         write_atomically(&self.path, &bytes).map_err(|e| self.fail(e))?;
         self.saved = Some(Instant::now());
+        self.dirty = false;
         Ok(())
     }
 }
@@ -122,7 +137,9 @@ where
     async fn load(&mut self) -> Result<Option<Checkpoint>> {
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) => bytes,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return self.start_over();
+            }
             Err(error) => return Err(self.fail(error)),
         };
         let body = bytes
@@ -135,11 +152,12 @@ where
             .ok_or_else(|| self.fail("not a checkpoint file, or a damaged one"))?;
         let saved: Saved = postcard::from_bytes(body).map_err(|e| self.fail(e))?;
         if saved.version != P::SNAPSHOT_VERSION {
-            return Ok(None);
+            return self.start_over();
         }
         self.projection
             .restore(&saved.state)
             .map_err(|reason| self.fail(format!("restoring the projection: {reason}")))?;
+        self.dirty = false;
         Ok(Some(Checkpoint {
             identity: saved.identity,
             journal: saved.journal,
@@ -148,6 +166,7 @@ where
     }
 
     async fn apply(&mut self, batch: &[Committed<E>], to: &Checkpoint) -> Result<()> {
+        self.dirty = true;
         for command in batch {
             for (sequence, event) in &command.events {
                 self.projection

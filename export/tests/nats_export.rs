@@ -1,5 +1,6 @@
 //! The exporter against a real `nats-server -js` on loopback: every durable record
-//! in the stream exactly once, in order, through restarts, kills and a lost node.
+//! in the stream exactly once, in order, through restarts, kills and a lost node,
+//! while an engine writes the journal.
 
 mod common;
 
@@ -84,19 +85,26 @@ fn another_journal_is_refused_on_the_same_stream() {
     });
 }
 
-/// Appends batches to the journal until stopped, a few thousand records a second;
-/// returns the journal's next sequence.
+/// An engine deciding commands until stopped, a few thousand a second, on a
+/// journal of small segments (so the export follows rolls); returns the journal's
+/// next sequence once it stopped.
 fn writer(dir: &Path, stop: Arc<AtomicBool>) -> JoinHandle<u64> {
     let dir = dir.to_owned();
-    let mut journal = Journal::open(&dir, small_segments()).unwrap();
+    let engine = seqlane::EngineBuilder::new(&dir, common::bank::Bank::default())
+        .journal_options(small_segments())
+        .start()
+        .unwrap();
     std::thread::spawn(move || {
-        let mut next = journal.next_sequence();
+        let mut i = 0;
         while !stop.load(Ordering::Relaxed) {
-            append(&mut journal, next, 20);
-            next += 20;
+            for _ in 0..20 {
+                engine.gateway().send(common::bank::command(i)).unwrap();
+                i += 1;
+            }
             std::thread::sleep(Duration::from_millis(2));
         }
-        next
+        engine.shutdown().unwrap();
+        seqlane_journal::durable_line(&dir).unwrap()
     })
 }
 

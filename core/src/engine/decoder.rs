@@ -193,6 +193,12 @@ impl<E, C: Codec<E>> EventDecoder<E, C> {
         self.pending.is_empty()
     }
 
+    /// Forgets a command read in part, to read again from a position kept between
+    /// commands (after a consumer's failure, say).
+    pub fn reset(&mut self) {
+        self.pending.clear();
+    }
+
     /// Records dropped because their command was cut short.
     pub fn discarded(&self) -> u64 {
         self.discarded

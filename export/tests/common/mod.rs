@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod bank;
+pub mod postgres;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
