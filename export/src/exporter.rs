@@ -150,6 +150,8 @@ pub struct Exporter {
     js: jetstream::Context,
     options: ExportOptions,
     subject: String,
+    /// The same, as published on (cloned for each message without a copy).
+    publish_subject: async_nats::Subject,
     /// The stream's newest sequence, as far as this exporter knows.
     stream_last: u64,
     status: Shared,
@@ -175,6 +177,7 @@ impl Exporter {
             tail,
             js: jetstream::new(client),
             subject: options.subject_name(),
+            publish_subject: options.subject_name().into(),
             options,
             stream_last: 0,
             status: Shared::default(),
@@ -247,7 +250,11 @@ impl Exporter {
                     .message_id(message_id(self.tail.identity(), sequence))
                     .expected_last_sequence(expected)
                     .header(TAG_HEADER, tag.to_string());
-                match self.js.send_publish(self.subject.clone(), publish).await {
+                match self
+                    .js
+                    .send_publish(self.publish_subject.clone(), publish)
+                    .await
+                {
                     Ok(ack) => in_flight.push_back((sequence, expected + 1, ack)),
                     Err(error) => {
                         failed = Some(format!("publishing journal sequence {sequence}: {error}"));

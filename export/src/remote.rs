@@ -103,7 +103,8 @@ where
         self.follower.start().await?;
         loop {
             let from = self.follower.at.stream;
-            let Some(mut messages) = self.subscribe(from, stop.as_mut()).await else {
+            let subscribed = subscribe(&self.js, &self.follower.source, from, stop.as_mut());
+            let Some(mut messages) = subscribed.await else {
                 return self.follower.settle().await;
             };
             loop {
@@ -152,36 +153,37 @@ where
             tokio::time::sleep(RETRY_PAUSE).await;
         }
     }
+}
 
-    /// An ordered consumer of the stream from `stream_sequence`, retried until the
-    /// stream can be read; `None` if `stop` completes first.
-    async fn subscribe(
-        &self,
-        stream_sequence: u64,
-        mut stop: std::pin::Pin<&mut impl Future<Output = ()>>,
-    ) -> Option<async_nats::jetstream::consumer::pull::Ordered> {
-        loop {
-            let attempt = async {
-                let stream = self.js.get_stream(&self.follower.source).await.ok()?;
-                let config = OrderedConfig {
-                    deliver_policy: DeliverPolicy::ByStartSequence {
-                        start_sequence: stream_sequence,
-                    },
-                    ..OrderedConfig::default()
-                };
-                let consumer = stream.create_consumer(config).await.ok()?;
-                consumer.messages().await.ok()
-            };
-            tokio::select! {
-                () = stop.as_mut() => return None,
-                found = attempt => if let Some(messages) = found {
-                    return Some(messages);
+/// An ordered consumer of the stream from `stream_sequence`, retried until the
+/// stream can be read; `None` if `stop` completes first.
+async fn subscribe(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    stream_sequence: u64,
+    mut stop: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Option<async_nats::jetstream::consumer::pull::Ordered> {
+    loop {
+        let attempt = async {
+            let stream = js.get_stream(stream).await.ok()?;
+            let config = OrderedConfig {
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: stream_sequence,
                 },
-            }
-            tokio::select! {
-                () = stop.as_mut() => return None,
-                () = tokio::time::sleep(RETRY_PAUSE) => {}
-            }
+                ..OrderedConfig::default()
+            };
+            let consumer = stream.create_consumer(config).await.ok()?;
+            consumer.messages().await.ok()
+        };
+        tokio::select! {
+            () = stop.as_mut() => return None,
+            found = attempt => if let Some(messages) = found {
+                return Some(messages);
+            },
+        }
+        tokio::select! {
+            () = stop.as_mut() => return None,
+            () = tokio::time::sleep(RETRY_PAUSE) => {}
         }
     }
 }

@@ -12,6 +12,10 @@ pub enum Wait {
     /// late by the kernel's timer slack and sends in bursts, and that lateness
     /// was most of every bus's latency on 2 cores.
     Spin,
+    /// Sleep: late by the timer's slack (tens of µs), bursts after a late wake-up;
+    /// for rows measured in milliseconds, where a spinning sender would take a
+    /// core from the work it measures.
+    Sleep,
 }
 
 /// Calls `send(i, intended_ns)` for `count` items at `rate` per second from `epoch`,
@@ -24,6 +28,12 @@ pub fn paced(epoch: Instant, rate: u64, count: u64, wait: Wait, mut send: impl F
             Wait::Spin => {
                 while (epoch.elapsed().as_nanos() as u64) < due {
                     std::hint::spin_loop();
+                }
+            }
+            Wait::Sleep => {
+                let now = epoch.elapsed().as_nanos() as u64;
+                if now < due {
+                    std::thread::sleep(std::time::Duration::from_nanos(due - now));
                 }
             }
         }

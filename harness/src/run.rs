@@ -2,6 +2,7 @@
 //! what was measured into results rows (one way, [`Subject`], for every row).
 
 mod engine;
+mod export;
 mod ring;
 
 use hdrhistogram::Histogram;
@@ -12,6 +13,7 @@ use crate::scenario::NoFigure;
 use crate::suite::Plan;
 
 pub use engine::{endtoend_steps, run_endtoend};
+pub use export::{export_steps, run_export};
 pub use ring::{run_latency, run_ping_pong, run_throughput};
 
 /// What a run gathers: the rows, and the latency histograms behind some of them.

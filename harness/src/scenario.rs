@@ -73,6 +73,9 @@ pub enum Scenario {
     Latency,
     /// The engine end to end beside a lock-based CQRS bus and a hand-off floor.
     Engine,
+    /// The journal exported to NATS JetStream beside raw publishing, and the lag
+    /// to a remote projection.
+    Export,
 }
 
 impl Scenario {
@@ -82,6 +85,7 @@ impl Scenario {
             Scenario::PingPong,
             Scenario::Latency,
             Scenario::Engine,
+            Scenario::Export,
         ])
     }
 
@@ -92,6 +96,7 @@ impl Scenario {
             Scenario::PingPong => "ping_pong",
             Scenario::Latency => "latency",
             Scenario::Engine => "engine",
+            Scenario::Export => "export",
         }
     }
 

@@ -30,6 +30,10 @@ pub struct Plan {
     pub engine_latency_commands: u64,
     /// 4 KiB syncs timed for the disk's floor.
     pub sync_rounds: u64,
+    /// Export: records per throughput run; the lag run's offered rate and commands.
+    pub export_records: u64,
+    pub export_rate: u64,
+    pub export_lag_commands: u64,
 }
 
 impl Plan {
@@ -47,6 +51,9 @@ impl Plan {
                 engine_rates: vec![100_000, 1_000_000],
                 engine_latency_commands: 200_000,
                 sync_rounds: 500,
+                export_records: 200_000,
+                export_rate: 10_000,
+                export_lag_commands: 50_000,
             },
             Suite::Full => Plan {
                 events: 10_000_000,
@@ -60,6 +67,9 @@ impl Plan {
                 engine_rates: vec![100_000, 1_000_000],
                 engine_latency_commands: 1_000_000,
                 sync_rounds: 2_000,
+                export_records: 1_000_000,
+                export_rate: 10_000,
+                export_lag_commands: 300_000,
             },
         }
     }
@@ -182,6 +192,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
             Scenario::PingPong => peers.len() as u64,
             Scenario::Latency => (plan.rates.len() * peers.len()) as u64,
             Scenario::Engine => run::endtoend_steps(&plan),
+            Scenario::Export => run::export_steps(&plan),
         })
         .sum();
     let progress = ProgressBar::new(total).with_style(
@@ -209,6 +220,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
             Scenario::PingPong => run::run_ping_pong(&context, &peers, &mut measured)?,
             Scenario::Latency => run::run_latency(&context, &peers, &mut measured)?,
             Scenario::Engine => run::run_endtoend(&context, &mut measured)?,
+            Scenario::Export => run::run_export(&context, &mut measured)?,
         }
     }
     progress.finish_and_clear();

@@ -178,6 +178,7 @@ impl Drop for Postgres {
                 let _ = child.kill();
             }
         }
+        // SEQLANE_KEEP_PG=1 keeps the directory (and the server's log) to look at.
         if std::env::var_os("SEQLANE_KEEP_PG").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
