@@ -149,9 +149,8 @@ pub struct Exporter {
     tail: DurableTail,
     js: jetstream::Context,
     options: ExportOptions,
-    subject: String,
-    /// The same, as published on (cloned for each message without a copy).
-    publish_subject: async_nats::Subject,
+    /// Cloned for each message without a copy.
+    subject: async_nats::Subject,
     /// The stream's newest sequence, as far as this exporter knows.
     stream_last: u64,
     status: Shared,
@@ -176,8 +175,7 @@ impl Exporter {
         let mut exporter = Exporter {
             tail,
             js: jetstream::new(client),
-            subject: options.subject_name(),
-            publish_subject: options.subject_name().into(),
+            subject: options.subject_name().into(),
             options,
             stream_last: 0,
             status: Shared::default(),
@@ -200,7 +198,7 @@ impl Exporter {
 
     /// The subject records are published on.
     pub fn subject(&self) -> &str {
-        &self.subject
+        self.subject.as_str()
     }
 
     /// A handle on the export's progress and lag.
@@ -250,11 +248,7 @@ impl Exporter {
                     .message_id(message_id(self.tail.identity(), sequence))
                     .expected_last_sequence(expected)
                     .header(TAG_HEADER, tag.to_string());
-                match self
-                    .js
-                    .send_publish(self.publish_subject.clone(), publish)
-                    .await
-                {
+                match self.js.send_publish(self.subject.clone(), publish).await {
                     Ok(ack) => in_flight.push_back((sequence, expected + 1, ack)),
                     Err(error) => {
                         failed = Some(format!("publishing journal sequence {sequence}: {error}"));
@@ -367,7 +361,7 @@ impl Exporter {
         // The newest message on the export's subject (the stream's newest, unless a
         // person deleted it): the stream stands at `last` either way.
         let message = stream
-            .get_last_raw_message_by_subject(&self.subject)
+            .get_last_raw_message_by_subject(self.subject.as_str())
             .await
             .map_err(|e| e.to_string())?;
         let found = match Exported::from_headers(&message.headers) {
@@ -396,7 +390,7 @@ impl Exporter {
         match self.js.get_stream(name).await {
             Ok(stream) => {
                 let config = &stream.cached_info().config;
-                if !config.subjects.contains(&self.subject) {
+                if !config.subjects.iter().any(|s| s == self.subject.as_str()) {
                     return config_error(format!(
                         "its subjects {:?} do not include {:?}",
                         config.subjects, self.subject
@@ -411,7 +405,7 @@ impl Exporter {
             {
                 let config = stream::Config {
                     name: name.clone(),
-                    subjects: vec![self.subject.clone()],
+                    subjects: vec![self.subject.to_string()],
                     num_replicas: self.options.replicas,
                     duplicate_window: self.options.duplicate_window,
                     storage: stream::StorageType::File,

@@ -141,9 +141,8 @@ pub(crate) struct Follower<E, M: ReadModel<E>, C> {
     pub(crate) batch_limit: usize,
     batch: Vec<Committed<E>>,
     published: watch::Sender<Applied<M::View>>,
-    /// Whether `at` names a journal (from the checkpoint or a first record).
-    known: bool,
-    /// The position after the last record taken.
+    /// The position after the last record taken; its identity is empty until a
+    /// checkpoint or a first record names the journal.
     pub(crate) at: Checkpoint,
     /// The position after the last batch applied: always between commands.
     applied: Checkpoint,
@@ -170,7 +169,6 @@ where
             batch_limit: 1024,
             batch: Vec::new(),
             published,
-            known: false,
             at: start.clone(),
             applied: start,
         }
@@ -190,7 +188,6 @@ where
         self.decoder.reset();
         self.batch.clear();
         if let Some(checkpoint) = self.model.load().await? {
-            self.known = true;
             self.applied = checkpoint;
         }
         self.at = self.applied.clone();
@@ -209,9 +206,8 @@ where
         payload: &[u8],
         stream: u64,
     ) -> Result<bool> {
-        if !self.known {
+        if self.at.identity.is_empty() {
             (self.at.identity, self.at.journal) = (identity.to_owned(), sequence);
-            self.known = true;
         }
         if identity != self.at.identity {
             return Err(ExportError::ForeignStream {
