@@ -9,7 +9,7 @@ use crate::sequencer::Sequencer;
 use crate::slots::Slots;
 use crate::stage::state::StageState;
 use crate::sync::{Arc, AtomicBool, AtomicUsize};
-use crate::wait::Waiter;
+use crate::wait::{Waiter, Wanted};
 
 /// `pub` only because the sealed [`Reserve`](crate::producer::sealed::Reserve)
 /// trait behind [`Producer`](crate::Producer) names it; its module is private, so
@@ -61,7 +61,8 @@ impl<T> Shared<T> {
         wrap_point: i64,
         deadline: Option<Instant>,
     ) -> Result<i64, TryClaimError> {
-        let waited = self.waiter.wait_until(
+        let waited = self.waiter.wait_for(
+            Wanted::Room,
             || {
                 if self.is_halted() {
                     return Some(Err(TryClaimError::Halted));

@@ -55,6 +55,13 @@ pub enum WaitStrategy {
     /// core per waiting thread when idle (see above), at most about 250 µs late to
     /// wake after a long idle spell (the sleep plus the kernel's timer slack). The
     /// default.
+    ///
+    /// It is the strategy for more busy threads than cores, and two of its waits
+    /// hand the core over rather than hold it: a producer at a full ring yields
+    /// for up to 50 µs before it sleeps (the stages it waits for have events to
+    /// process, so they are runnable and a yield lets them run, where a sleep would
+    /// leave the core idle once they are done), and a stage that gathers a batch
+    /// behind a fast producer sleeps between its looks instead of spinning.
     Backoff {
         /// Polls with a spin hint before yielding.
         spins: u32,
@@ -125,6 +132,55 @@ const FIRST_SLEEP: Duration = Duration::from_micros(5);
 /// [`WaitStrategy::Backoff`]'s longest sleep: what an idle thread costs.
 const LONGEST_SLEEP: Duration = Duration::from_micros(200);
 
+/// What a wait is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wanted {
+    /// Events to process (a stage), or any other change a poll looks for.
+    Events,
+    /// Free slots to claim (a producer at a full ring).
+    Room,
+}
+
+/// How long [`WaitStrategy::Backoff`] yields to a full ring's stages before it
+/// sleeps: about one of its first sleeps with the kernel's timer slack. A bound,
+/// so that a producer stuck behind a slow stage costs no more than an idle one.
+const ROOM_PATIENCE: Duration = Duration::from_micros(50);
+
+/// Polls with a yield before each poll for `patience` (or until `deadline`):
+/// `Some(Some(answer))`, `Some(None)` at the deadline, `None` when patience ran out.
+#[cfg(not(loom))]
+fn yield_for<R>(
+    patience: Duration,
+    poll: &mut impl FnMut() -> Option<R>,
+    deadline: Option<Instant>,
+) -> Option<Option<R>> {
+    let start = Instant::now();
+    loop {
+        thread::yield_now();
+        if let Some(answer) = poll() {
+            return Some(Some(answer));
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return Some(None);
+        }
+        if now.duration_since(start) >= patience {
+            return None;
+        }
+    }
+}
+
+/// Under loom, one yield: time means nothing to the model.
+#[cfg(loom)]
+fn yield_for<R>(
+    _patience: Duration,
+    poll: &mut impl FnMut() -> Option<R>,
+    _deadline: Option<Instant>,
+) -> Option<Option<R>> {
+    thread::yield_now();
+    poll().map(Some)
+}
+
 /// Polls up to `polls` times, calling `between` before each poll; the first answer.
 #[inline]
 fn poll_times<R>(
@@ -169,6 +225,16 @@ impl Waiter {
     /// Polls until `poll` answers, or until `deadline` passes (then `None`).
     pub(crate) fn wait_until<R>(
         &self,
+        poll: impl FnMut() -> Option<R>,
+        deadline: Option<Instant>,
+    ) -> Option<R> {
+        self.wait_for(Wanted::Events, poll, deadline)
+    }
+
+    /// As [`wait_until`](Self::wait_until), for `wanted`.
+    pub(crate) fn wait_for<R>(
+        &self,
+        wanted: Wanted,
         mut poll: impl FnMut() -> Option<R>,
         deadline: Option<Instant>,
     ) -> Option<R> {
@@ -205,6 +271,11 @@ impl Waiter {
                     .or_else(|| poll_times(yields, thread::yield_now, &mut poll))
                 {
                     return Some(answer);
+                }
+                if wanted == Wanted::Room {
+                    if let Some(answer) = yield_for(ROOM_PATIENCE, &mut poll, deadline) {
+                        return answer;
+                    }
                 }
                 let mut sleep = FIRST_SLEEP;
                 loop {
@@ -280,7 +351,7 @@ impl Waiter {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::{WaitStrategy, Waiter};
+    use super::{yield_for, WaitStrategy, Waiter, Wanted};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
@@ -322,6 +393,45 @@ mod tests {
             assert_eq!(answer, None, "{strategy:?}");
             assert!(Instant::now() >= deadline, "{strategy:?} gave up early");
         }
+    }
+
+    #[test]
+    fn every_strategy_gives_up_waiting_for_room_at_its_deadline() {
+        for strategy in ALL {
+            // Past the backoff's yielding spell, and within it.
+            for wait in [Duration::from_millis(5), Duration::from_micros(20)] {
+                let deadline = Instant::now() + wait;
+                let answer: Option<()> =
+                    Waiter::new(strategy).wait_for(Wanted::Room, || None, Some(deadline));
+                assert_eq!(answer, None, "{strategy:?}");
+                assert!(Instant::now() >= deadline, "{strategy:?} gave up early");
+            }
+        }
+    }
+
+    #[test]
+    fn yielding_for_room_ends_with_the_answer_the_deadline_or_its_patience() {
+        let mut polls = 0;
+        let answer = yield_for(
+            Duration::from_secs(10),
+            &mut || {
+                polls += 1;
+                (polls == 3).then_some(polls)
+            },
+            None,
+        );
+        assert_eq!(answer, Some(Some(3)));
+
+        let started = Instant::now();
+        let gave_up: Option<Option<()>> = yield_for(Duration::from_millis(2), &mut || None, None);
+        assert_eq!(gave_up, None);
+        assert!(started.elapsed() >= Duration::from_millis(2));
+
+        let deadline = Instant::now() + Duration::from_millis(1);
+        let timed_out: Option<Option<()>> =
+            yield_for(Duration::from_secs(10), &mut || None, Some(deadline));
+        assert_eq!(timed_out, Some(None));
+        assert!(Instant::now() >= deadline);
     }
 
     #[test]

@@ -17,13 +17,16 @@
 //! then reads lines the producer has left, ahead of it in the ring, with the
 //! prefetcher's help, and the producer writes lines the stage left a lap ago.
 //! A stage under a light load never gathers: its looks find nothing first, and a
-//! producer that stops costs a gathering stage one round (half a microsecond).
+//! producer that stops costs a gathering stage one round (half a microsecond
+//! spinning; under [`WaitStrategy::Backoff`], the strategy for more threads than
+//! cores, a sleep of that length plus the kernel's timer slack).
 
 use std::time::Duration;
 
 use crate::barrier::Barrier;
 use crate::shared::Shared;
 use crate::slots::Slots;
+use crate::wait::WaitStrategy;
 
 /// What a stage knows of its recent looks.
 #[derive(Debug, Default)]
@@ -107,8 +110,9 @@ impl Chase {
         enough: i64,
     ) -> i64 {
         let mut available = found;
+        let sleeps = matches!(shared.waiter.strategy(), WaitStrategy::Backoff { .. });
         for _ in 0..Self::ROUNDS {
-            wait_a_round();
+            wait_a_round(sleeps);
             let now = barrier.available(shared, next);
             let slow = now - available < Self::slow::<T>();
             available = now.max(available);
@@ -125,9 +129,18 @@ impl Chase {
     }
 }
 
-/// Spins for [`Chase::ROUND`] without touching shared lines.
+/// Waits [`Chase::ROUND`] without touching shared lines: asleep under a
+/// strategy that sleeps when idle, spinning otherwise.
+///
+/// A sleeping strategy is the one for more threads than cores: there a spin
+/// takes the core from the producer or the stages the gathering stage waits for,
+/// and the kernel's timer slack makes the round longer, so more is gathered.
 #[cfg(not(loom))]
-fn wait_a_round() {
+fn wait_a_round(sleeps: bool) {
+    if sleeps {
+        crate::sync::pause(Chase::ROUND);
+        return;
+    }
     let start = std::time::Instant::now();
     while start.elapsed() < Chase::ROUND {
         crate::sync::spin_loop();
@@ -136,7 +149,7 @@ fn wait_a_round() {
 
 /// Under loom a round is one yield: time means nothing to the model.
 #[cfg(loom)]
-fn wait_a_round() {
+fn wait_a_round(_sleeps: bool) {
     crate::sync::spin_loop();
 }
 
