@@ -143,7 +143,7 @@ pub(crate) enum Wanted {
 
 /// How long [`WaitStrategy::Backoff`] yields to a full ring's stages before it
 /// sleeps: about one of its first sleeps with the kernel's timer slack. A bound,
-/// so that a producer stuck behind a slow stage costs no more than an idle one.
+/// so that a producer stuck behind a slow stage then costs what an idle one does.
 const ROOM_PATIENCE: Duration = Duration::from_micros(50);
 
 /// Polls with a yield before each poll for `patience` (or until `deadline`):
