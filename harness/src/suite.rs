@@ -16,7 +16,12 @@ use crate::scenario::{Scenario, Topology};
 
 /// How much a suite measures.
 pub struct Plan {
+    /// Ring runs: events per repetition at most; a peer too slow to move them in
+    /// [`run_time`](Plan::run_time) moves what it can in that time instead.
     pub events: u64,
+    /// Ring runs: how long a repetition lasts, about, for a peer that cannot move
+    /// `events` in that time.
+    pub run_time: std::time::Duration,
     pub repetitions: usize,
     pub batches: [usize; 2],
     pub rounds: u64,
@@ -41,6 +46,7 @@ impl Plan {
         match suite {
             Suite::Quick => Plan {
                 events: 20_000_000,
+                run_time: std::time::Duration::from_millis(250),
                 repetitions: 3,
                 batches: [1, 100],
                 rounds: 100_000,
@@ -57,6 +63,7 @@ impl Plan {
             },
             Suite::Full => Plan {
                 events: 10_000_000,
+                run_time: std::time::Duration::from_millis(500),
                 repetitions: 7,
                 batches: [1, 100],
                 rounds: 200_000,
@@ -72,6 +79,22 @@ impl Plan {
                 export_lag_commands: 300_000,
             },
         }
+    }
+}
+
+impl Plan {
+    /// Ring runs: events for a warm-up, before the peer's rate is known.
+    pub fn warm_up_events(&self) -> u64 {
+        (self.events / 20).max(1)
+    }
+
+    /// Ring runs: events for a repetition by a peer that moved `rate` events a
+    /// second (the best of its runs so far): about [`run_time`](Plan::run_time)
+    /// of them, within a hundredth of [`events`](Plan::events) and all of them.
+    pub fn events_at(&self, rate: f64) -> u64 {
+        let floor = (self.events / 100).max(1);
+        let in_time = (rate * self.run_time.as_secs_f64()) as u64;
+        in_time.clamp(floor, self.events)
     }
 }
 
@@ -108,13 +131,22 @@ fn select_peers(names: &[String]) -> Result<Vec<Box<dyn Peer>>, String> {
 }
 
 /// What the machine allows, said once at the top of the run and in the summary.
-fn notes(topologies: &[Topology], cores: &[usize]) -> Vec<String> {
+fn notes(plan: &Plan, topologies: &[Topology], cores: &[usize]) -> Vec<String> {
     let mut notes = vec![format!(
         "{} cores. A run is pinned (thread i on core i) and busy-spins only when it has no more threads than cores; \
          otherwise it is not pinned and each peer waits without spinning: seqlane backoff (spin, sleep), \
          disruptor sleep 1 µs, crossbeam and std_mpsc their own spin-then-park, mutex_vecdeque a condvar.",
         cores.len()
     )];
+    if !topologies.is_empty() {
+        notes.push(format!(
+            "Ring runs: a warm-up of {} events, then each repetition moves {} events, or as many as the peer moves in about {} ms at the best rate it showed in the row's earlier runs if that is fewer (at least {}); the samples column gives a row's fewest.",
+            plan.warm_up_events(),
+            plan.events,
+            plan.run_time.as_millis(),
+            plan.events_at(0.0),
+        ));
+    }
     for topology in topologies {
         if cores_for(topology.threads(), cores).is_none() {
             notes.push(format!(
@@ -172,7 +204,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
         .iter()
         .map(|c| c.id)
         .collect();
-    let notes = notes(&topologies, &cores);
+    let notes = notes(&plan, &topologies, &cores);
     println!(
         "seqlane-harness: {} suite on {} ({} cores), commit {}",
         args.suite.name(),
@@ -237,4 +269,22 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
         results: measured.rows,
     };
     report::write(&summary, &measured.histograms, &args.out, started)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Plan;
+    use crate::cli::Suite;
+
+    #[test]
+    fn a_slow_peer_runs_for_the_run_time_and_a_fast_one_runs_every_event() {
+        let plan = Plan::of(Suite::Quick);
+        assert_eq!(plan.run_time.as_millis(), 250);
+        // 1 M events/s for 0.25 s.
+        assert_eq!(plan.events_at(1_000_000.0), 250_000);
+        assert_eq!(plan.events_at(1e12), plan.events);
+        assert_eq!(plan.events_at(0.0), plan.events / 100);
+        assert_eq!(plan.events_at(f64::NAN), plan.events / 100);
+        assert!(plan.warm_up_events() < plan.events);
+    }
 }

@@ -23,6 +23,14 @@ pub fn run_throughput(
             cores: cores_for(topology.threads(), context.cores),
         };
         let label = format!("{} batch {batch}", topology.name());
+        let producers = topology.producers() as u64;
+        // Each peer's next run is sized from the best rate it showed so far in this
+        // row (see `Plan::events_at`): a slow peer's repetitions last about the
+        // plan's run time, not minutes, and a fast peer whose warm-up fell into a
+        // slow spell gets its full count once it has shown its speed.
+        let mut best_rate = vec![0.0f64; peers.len()];
+        let mut next_events = vec![plan.warm_up_events(); peers.len()];
+        let mut fewest = vec![u64::MAX; peers.len()];
         let figures = interleaved(
             peers.len(),
             plan.repetitions,
@@ -31,19 +39,22 @@ pub fn run_throughput(
             |index, warm_up| {
                 let peer = &peers[index];
                 let mut run_config = config.clone();
-                if warm_up {
-                    run_config.per_producer = (config.per_producer / 4).max(1);
-                }
+                run_config.per_producer = (next_events[index] / producers).max(1);
                 let run = peer.throughput(topology, &run_config)?;
                 peers::verify(peer.name(), topology, &run_config, &run.checksums)?;
-                let events = run_config.per_producer * topology.producers() as u64;
-                Ok(events as f64 / run.elapsed.as_secs_f64())
+                let events = run_config.per_producer * producers;
+                let rate = events as f64 / run.elapsed.as_secs_f64();
+                if !warm_up {
+                    fewest[index] = fewest[index].min(events);
+                }
+                best_rate[index] = best_rate[index].max(rate);
+                next_events[index] = plan.events_at(best_rate[index]);
+                Ok(rate)
             },
             |index| peers[index].name(),
         )?;
-        for (peer, figures) in peers.iter().zip(figures) {
+        for ((peer, figures), events) in peers.iter().zip(figures).zip(fewest) {
             let subject = subject(topology.name().to_owned(), peer.as_ref(), batch, &config);
-            let events = config.per_producer * topology.producers() as u64;
             measured.rows.push(subject.throughput(figures, events));
         }
     }
