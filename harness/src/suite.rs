@@ -80,9 +80,7 @@ impl Plan {
             },
         }
     }
-}
 
-impl Plan {
     /// Ring runs: events for a warm-up, before the peer's rate is known.
     pub fn warm_up_events(&self) -> u64 {
         (self.events / 20).max(1)

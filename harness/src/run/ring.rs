@@ -29,7 +29,6 @@ pub fn run_throughput(
         // plan's run time, not minutes, and a fast peer whose warm-up fell into a
         // slow spell gets its full count once it has shown its speed.
         let mut best_rate = vec![0.0f64; peers.len()];
-        let mut next_events = vec![plan.warm_up_events(); peers.len()];
         let mut fewest = vec![u64::MAX; peers.len()];
         let figures = interleaved(
             peers.len(),
@@ -39,7 +38,12 @@ pub fn run_throughput(
             |index, warm_up| {
                 let peer = &peers[index];
                 let mut run_config = config.clone();
-                run_config.per_producer = (next_events[index] / producers).max(1);
+                let sized = if warm_up {
+                    plan.warm_up_events()
+                } else {
+                    plan.events_at(best_rate[index])
+                };
+                run_config.per_producer = (sized / producers).max(1);
                 let run = peer.throughput(topology, &run_config)?;
                 peers::verify(peer.name(), topology, &run_config, &run.checksums)?;
                 let events = run_config.per_producer * producers;
@@ -48,7 +52,6 @@ pub fn run_throughput(
                     fewest[index] = fewest[index].min(events);
                 }
                 best_rate[index] = best_rate[index].max(rate);
-                next_events[index] = plan.events_at(best_rate[index]);
                 Ok(rate)
             },
             |index| peers[index].name(),
