@@ -125,6 +125,29 @@ impl<T> Slots<T> {
     /// Slots per 64-byte cache line (at least 1).
     pub(crate) const PER_LINE: i64 = Self::spanning(64);
 
+    /// Whether `sequence` is the first of a group of [`PER_LINE`](Self::PER_LINE)
+    /// slots. One prefetch per group reaches every line of a run of slots (their
+    /// addresses are at most 64 bytes apart, whatever the array's alignment), where
+    /// one per slot would ask for each line several times: instructions on the hot
+    /// path for nothing (results/README.md, "The batch-1 claim's instructions").
+    #[inline]
+    pub(crate) const fn starts_group(sequence: i64) -> bool {
+        (sequence as u64).is_multiple_of(Self::PER_LINE as u64)
+    }
+
+    /// Whether the `n` sequences up to `last` (`last - n` not negative) hold the
+    /// first of a group of [`PER_LINE`](Self::PER_LINE) slots: one test for one
+    /// sequence.
+    #[inline]
+    pub(crate) const fn crosses_group(last: i64, n: i64) -> bool {
+        if n == 1 {
+            Self::starts_group(last)
+        } else {
+            let per_line = Self::PER_LINE as u64;
+            (last as u64) / per_line != (last - n) as u64 / per_line
+        }
+    }
+
     /// How many slots `bytes` hold (at least 1, and 1 for a zero-sized `T`).
     pub(crate) const fn spanning(bytes: usize) -> i64 {
         match bytes.checked_div(std::mem::size_of::<T>()) {
@@ -142,5 +165,35 @@ impl<T> Slots<T> {
     #[inline]
     pub(crate) unsafe fn write(&self, sequence: i64) -> MutPtr<T> {
         self.cell(sequence).get_mut()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Slots;
+
+    #[test]
+    fn a_run_of_claims_crosses_each_line_group_once() {
+        // 16-byte slots: four to a line.
+        type Line = Slots<[u64; 2]>;
+        assert_eq!(Line::PER_LINE, 4);
+        for n in [1, 3, 4, 5, 100] {
+            let mut crossings = 0;
+            // From sequence 4: `last - n` is not negative.
+            let mut last = 4 + n - 1;
+            while last < 4_000 {
+                if Line::crosses_group(last, n) {
+                    crossings += 1;
+                    // Exactly when a group's first slot is among the claimed.
+                    assert!((last - n + 1..=last).any(Line::starts_group), "{n} {last}");
+                } else {
+                    assert!(!(last - n + 1..=last).any(Line::starts_group), "{n} {last}");
+                }
+                last += n;
+            }
+            assert!(crossings > 0);
+        }
+        // Slots wider than a line: every slot starts its own group.
+        assert!(Slots::<[u8; 100]>::crosses_group(7, 1));
     }
 }

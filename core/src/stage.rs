@@ -211,9 +211,10 @@ pub(crate) fn consume_batch<T>(
     debug_assert_eq!(state.sequence.get(), next - 1);
     for sequence in next..available + 1 {
         // The slots of a long batch come from the producer's core: ask for them
-        // ahead rather than wait for each line in turn.
-        if sequence + Slots::<T>::PREFETCH_AHEAD <= available {
-            shared.slots.prefetch(sequence + Slots::<T>::PREFETCH_AHEAD);
+        // ahead rather than wait for each line in turn, once per line.
+        let ahead = sequence + Slots::<T>::PREFETCH_AHEAD;
+        if Slots::<T>::starts_group(ahead) && ahead <= available {
+            shared.slots.prefetch(ahead);
         }
         // SAFETY: the barrier saw `sequence` published and processed upstream, and
         // this consumer has not released it, so no producer writes the slot.

@@ -6,6 +6,7 @@ use super::sealed::Reserve;
 use super::Producer;
 use crate::error::{Halted, TryClaimError};
 use crate::sequence::INITIAL;
+use crate::sequencer::single::SingleCursor;
 use crate::shared::Shared;
 use crate::slots::Slots;
 use crate::sync::Arc;
@@ -48,7 +49,11 @@ use crate::sync::Arc;
 /// ```
 pub struct SingleProducer<T> {
     shared: Arc<Shared<T>>,
-    /// The highest sequence claimed so far.
+    /// The highest sequence claimed so far. The cursor holds the same number once
+    /// the claim is published, but the stages read the cursor's line: a producer
+    /// that read it back at each claim would wait for the line to come back from
+    /// a stage that just looked (results/README.md, "The batch-1 claim's
+    /// instructions").
     claimed: i64,
 }
 
@@ -79,66 +84,86 @@ impl<T> Reserve<T> for SingleProducer<T> {
     #[inline]
     fn reserve(&mut self, n: i64) -> Result<i64, Halted> {
         let last = self.claimed + n;
-        let limit = self.shared.sequencer.single_cursor().limit();
+        let mut limit = self.shared.sequencer.single_cursor().limit();
         if last > limit {
-            look_again(&self.shared, last, limit, |shared, wrap_point| {
+            limit = look_again(&self.shared, last, limit, |shared, wrap_point| {
                 shared.wait_for_room(wrap_point, None)
             })
             .map_err(|_| Halted)?;
         }
-        prefetch_ahead(&self.shared, last, n, limit);
+        if Slots::<T>::crosses_group(last + Slots::<T>::PREFETCH_AHEAD, n) {
+            prefetch_ahead(&self.shared, last, n, limit);
+        }
         self.claimed = last;
         Ok(last)
     }
 
     fn try_reserve(&mut self, n: i64, deadline: Option<Instant>) -> Result<i64, TryClaimError> {
         let last = self.claimed + n;
-        let limit = self.shared.sequencer.single_cursor().limit();
+        let mut limit = self.shared.sequencer.single_cursor().limit();
         if last > limit {
-            look_again(&self.shared, last, limit, |shared, wrap_point| {
+            limit = look_again(&self.shared, last, limit, |shared, wrap_point| {
                 shared.room_by(wrap_point, deadline)
             })?;
         }
-        prefetch_ahead(&self.shared, last, n, limit);
+        if Slots::<T>::crosses_group(last + Slots::<T>::PREFETCH_AHEAD, n) {
+            prefetch_ahead(&self.shared, last, n, limit);
+        }
         self.claimed = last;
         Ok(last)
     }
 }
 
-/// After a claim of `n` slots up to `last`: asks for the lines of as many slots
-/// `PREFETCH_AHEAD` further on (16 lines at most), as far as the `limit` read
-/// allows, so the claims to come find them ready for writing.
+/// After a claim of `n` slots up to `last` that brought a new line group
+/// `PREFETCH_AHEAD` further on: asks for the lines of as many slots, ending that
+/// far on (64 lines at most, and as far as the `limit` read allows), so the claims
+/// to come find them ready for writing. One slot per line group is asked for, so a
+/// claim of one slot asks for one line, at one claim in
+/// [`PER_LINE`](Slots::PER_LINE). A claim longer than `PREFETCH_AHEAD` also asks
+/// for its own last lines, just before they are written, so that no line of a run
+/// of such claims goes unasked.
 #[inline]
 fn prefetch_ahead<T>(shared: &Shared<T>, last: i64, n: i64, limit: i64) {
-    let ahead = Slots::<T>::PREFETCH_AHEAD;
-    let end = (last + ahead).min(limit);
-    let mut sequence = last + ahead + 1 - n.min(16 * Slots::<T>::PER_LINE);
+    let per_line = Slots::<T>::PER_LINE;
+    let end = (last + Slots::<T>::PREFETCH_AHEAD).min(limit);
+    if n == 1 {
+        // A constant where `publish` is inlined: one slot, the first of its group.
+        if end == last + Slots::<T>::PREFETCH_AHEAD {
+            shared.slots.prefetch_for_write(end);
+        }
+        return;
+    }
+    // Positive: `last >= n - 1` and `PREFETCH_AHEAD >= 1`.
+    let from = (last + Slots::<T>::PREFETCH_AHEAD + 1 - n.min(64 * per_line)) as u64;
+    let mut sequence = (from.div_ceil(per_line as u64) * per_line as u64) as i64;
     while sequence <= end {
         shared.slots.prefetch_for_write(sequence);
-        sequence += Slots::<T>::PER_LINE;
+        sequence += per_line;
     }
 }
 
 /// The slow path of a claim up to `last` past the `limit` read: whether the ring
 /// was halted, then the gating minimum `room` finds (waiting or not, as the claim
-/// does), and the limit it gives. A function of the shared state alone, so that
-/// the producer's own fields stay in registers on the fast path.
+/// does), and the limit it gives, which it returns. A function of the shared state
+/// alone, so that the producer's own fields stay in registers on the fast path.
 #[cold]
 fn look_again<T>(
     shared: &Shared<T>,
     last: i64,
     limit: i64,
     room: impl FnOnce(&Shared<T>, i64) -> Result<i64, TryClaimError>,
-) -> Result<(), TryClaimError> {
-    if shared.is_halted() {
+) -> Result<i64, TryClaimError> {
+    if SingleCursor::is_halted(limit) || shared.is_halted() {
         return Err(TryClaimError::Halted);
     }
     let minimum = room(shared, last - shared.capacity())?;
+    let advanced = minimum + shared.capacity();
     shared
         .sequencer
         .single_cursor()
-        .advance_limit(limit, minimum + shared.capacity())
-        .map_err(|()| TryClaimError::Halted)
+        .advance_limit(limit, advanced)
+        .map_err(|()| TryClaimError::Halted)?;
+    Ok(advanced)
 }
 
 impl<T> Drop for SingleProducer<T> {

@@ -38,12 +38,24 @@ impl SingleCursor {
         }
     }
 
-    /// The producer's limit (see the field); `HALTED` once the ring is halted.
+    /// The producer's limit (see the field); below every sequence once the ring
+    /// is halted ([`is_halted`](Self::is_halted) tells).
     #[inline]
     pub(crate) fn limit(&self) -> i64 {
-        // Acquire (in `get`): a limit of `HALTED` comes with the halt flag set
-        // before it (`halt`).
-        self.limit.get()
+        // Relaxed: only the producer moves the limit forward, so the value it
+        // reads below `HALTED` is one it stored itself after acquiring the
+        // gating stages' progress. A halt only lowers it, and the producer then
+        // takes the slow path, which needs nothing else from the halt. Acquire
+        // would keep the compiler from holding the producer's other fields in
+        // registers across claims: instructions on the hottest path.
+        self.limit.atomic().load(Ordering::Relaxed)
+    }
+
+    /// Whether `limit`, as read from [`limit`](Self::limit), says the ring was
+    /// halted.
+    #[inline]
+    pub(crate) fn is_halted(limit: i64) -> bool {
+        limit == HALTED
     }
 
     /// Moves the limit from `seen` (what the producer read) to `limit`. Fails when
