@@ -58,7 +58,7 @@ pub enum WaitStrategy {
     ///
     /// It is the strategy for more busy threads than cores, and two of its waits
     /// hand the core over rather than hold it: a producer at a full ring yields
-    /// for up to 50 µs before it sleeps (the stages it waits for have events to
+    /// for up to 1 ms before it sleeps (the stages it waits for have events to
     /// process, so they are runnable and a yield lets them run, where a sleep would
     /// leave the core idle once they are done), and a stage that gathers a batch
     /// behind a fast producer sleeps between its looks instead of spinning.
@@ -142,9 +142,13 @@ pub(crate) enum Wanted {
 }
 
 /// How long [`WaitStrategy::Backoff`] yields to a full ring's stages before it
-/// sleeps: about one of its first sleeps with the kernel's timer slack. A bound,
-/// so that a producer stuck behind a slow stage then costs what an idle one does.
-const ROOM_PATIENCE: Duration = Duration::from_micros(50);
+/// sleeps. While they run, room comes in a few microseconds and a yield hands
+/// them the core; a sleep costs at least the kernel's timer slack (50 µs) before
+/// the producer looks again, and a pipeline's producer that slept that often
+/// left its stages without work (results/README.md, "The oversubscribed waits").
+/// A bound, so that a producer stuck behind a stalled stage then costs what an
+/// idle one does.
+const ROOM_PATIENCE: Duration = Duration::from_millis(1);
 
 /// Polls with a yield before each poll for `patience` (or until `deadline`):
 /// `Some(Some(answer))`, `Some(None)` at the deadline, `None` when patience ran out.
@@ -402,8 +406,8 @@ mod tests {
     #[test]
     fn every_strategy_gives_up_waiting_for_room_at_its_deadline() {
         for strategy in ALL {
-            // Past the backoff's yielding spell, and within it (shorter under
-            // Miri, whose clock moves with the instructions it runs).
+            // Past the backoff's yielding spell, and within it (under Miri, whose
+            // clock moves with the instructions it runs, both within it).
             let past = Duration::from_micros(if cfg!(miri) { 200 } else { 5_000 });
             for wait in [past, Duration::from_micros(20)] {
                 let deadline = Instant::now() + wait;
