@@ -58,38 +58,19 @@ impl<T> Slots<T> {
 
     #[inline]
     fn cell(&self, sequence: i64) -> &UnsafeCell<T> {
-        debug_assert!(sequence >= 0, "negative sequence {sequence}");
-        let index = (sequence & self.mask) as usize;
-        debug_assert!(index < self.slots.len());
-        // SAFETY: `mask` is `len - 1` for a power-of-two `len`, so `index < len`.
-        unsafe { self.slots.get_unchecked(index) }
+        self.reader().cell(sequence)
     }
 
-    /// Shared access to the slot of `sequence`.
-    ///
-    /// # Safety
-    ///
-    /// `sequence` must be published, and the caller's stage must not have released
-    /// it (its sequence is below `sequence`), so no producer can be writing the slot.
+    /// The array and its mask, for a stage to hold in its own variables through
+    /// a batch: read through `&Slots`, they would be loaded again after every
+    /// call the handler makes out, since the ring's shared state has interior
+    /// mutability and the compiler cannot tell the call did not change them.
     #[inline]
-    pub(crate) unsafe fn read(&self, sequence: i64) -> ConstPtr<T> {
-        self.cell(sequence).get()
-    }
-
-    /// Asks the CPU to start bringing the slot of `sequence` into this core's cache,
-    /// for a stage that will read it soon. A hint only: nothing is read, so it is
-    /// sound for any sequence, and a no-op where no prefetch instruction is used.
-    #[inline]
-    pub(crate) fn prefetch(&self, sequence: i64) {
-        #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-        {
-            let address = std::ptr::from_ref(self.cell(sequence)).cast::<i8>();
-            // SAFETY: a prefetch touches no memory in the program's sense; any
-            // address is allowed, and this one is a live slot besides.
-            unsafe { std::arch::x86_64::_mm_prefetch(address, std::arch::x86_64::_MM_HINT_T0) }
+    pub(crate) fn reader(&self) -> Reader<'_, T> {
+        Reader {
+            cells: &self.slots,
+            mask: self.mask,
         }
-        #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
-        let _ = sequence;
     }
 
     /// Asks for the line of `sequence`'s slot in the state a write needs
@@ -165,6 +146,58 @@ impl<T> Slots<T> {
     #[inline]
     pub(crate) unsafe fn write(&self, sequence: i64) -> MutPtr<T> {
         self.cell(sequence).get_mut()
+    }
+}
+
+/// The slots as a stage reads them ([`Slots::reader`]).
+pub(crate) struct Reader<'a, T> {
+    cells: &'a [UnsafeCell<T>],
+    mask: i64,
+}
+
+impl<T> Clone for Reader<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Reader<'_, T> {}
+
+impl<'a, T> Reader<'a, T> {
+    #[inline]
+    fn cell(self, sequence: i64) -> &'a UnsafeCell<T> {
+        debug_assert!(sequence >= 0, "negative sequence {sequence}");
+        let index = (sequence & self.mask) as usize;
+        debug_assert!(index < self.cells.len());
+        // SAFETY: `mask` is `len - 1` for a power-of-two `len`, so `index < len`.
+        unsafe { self.cells.get_unchecked(index) }
+    }
+
+    /// Shared access to the slot of `sequence`.
+    ///
+    /// # Safety
+    ///
+    /// `sequence` must be published, and the caller's stage must not have released
+    /// it (its sequence is below `sequence`), so no producer can be writing the slot.
+    #[inline]
+    pub(crate) unsafe fn read(self, sequence: i64) -> ConstPtr<T> {
+        self.cell(sequence).get()
+    }
+
+    /// Asks the CPU to start bringing the slot of `sequence` into this core's cache,
+    /// for a stage that will read it soon. A hint only: nothing is read, so it is
+    /// sound for any sequence, and a no-op where no prefetch instruction is used.
+    #[inline]
+    pub(crate) fn prefetch(self, sequence: i64) {
+        #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+        {
+            let address = std::ptr::from_ref(self.cell(sequence)).cast::<i8>();
+            // SAFETY: a prefetch touches no memory in the program's sense; any
+            // address is allowed, and this one is a live slot besides.
+            unsafe { std::arch::x86_64::_mm_prefetch(address, std::arch::x86_64::_MM_HINT_T0) }
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+        let _ = sequence;
     }
 }
 

@@ -209,16 +209,17 @@ pub(crate) fn consume_batch<T>(
     mut handle: impl FnMut(&T, i64, bool),
 ) {
     debug_assert_eq!(state.sequence.get(), next - 1);
+    let slots = shared.slots.reader();
     for sequence in next..available + 1 {
         // The slots of a long batch come from the producer's core: ask for them
         // ahead rather than wait for each line in turn, once per line.
         let ahead = sequence + Slots::<T>::PREFETCH_AHEAD;
         if Slots::<T>::starts_group(ahead) && ahead <= available {
-            shared.slots.prefetch(ahead);
+            slots.prefetch(ahead);
         }
         // SAFETY: the barrier saw `sequence` published and processed upstream, and
         // this consumer has not released it, so no producer writes the slot.
-        let slot = unsafe { shared.slots.read(sequence) };
+        let slot = unsafe { slots.read(sequence) };
         // SAFETY: as above.
         handle(unsafe { slot.deref() }, sequence, sequence == available);
     }
