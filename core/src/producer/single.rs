@@ -1,5 +1,6 @@
 //! [`SingleProducer`]: the one producer of a ring; it owns the claim counter.
 
+use std::mem::ManuallyDrop;
 use std::time::Instant;
 
 use super::sealed::Reserve;
@@ -48,7 +49,12 @@ use crate::sync::Arc;
 /// assert_eq!(sum.load(Ordering::Relaxed), 5050 + 10);
 /// ```
 pub struct SingleProducer<T> {
-    shared: Arc<Shared<T>>,
+    /// Dropped by hand (`Drop`), from a copy of the pointer: dropping the field in
+    /// place would hand the producer's own address to `Arc`'s out-of-line drop,
+    /// and a producer whose address escapes has its fields stored and loaded
+    /// again around every publication's Release store, where one that stays
+    /// local keeps them in registers.
+    shared: ManuallyDrop<Arc<Shared<T>>>,
     /// The highest sequence claimed so far. The cursor holds the same number once
     /// the claim is published, but the stages read the cursor's line: a producer
     /// that read it back at each claim would wait for the line to come back from
@@ -62,7 +68,7 @@ impl<T> SingleProducer<T> {
         shared.add_producer();
         Self {
             claimed: INITIAL,
-            shared,
+            shared: ManuallyDrop::new(shared),
         }
     }
 
@@ -168,7 +174,9 @@ fn look_again<T>(
 
 impl<T> Drop for SingleProducer<T> {
     fn drop(&mut self) {
-        self.shared.remove_producer();
+        // SAFETY: `shared` is not used again: this is the producer's drop.
+        let shared = unsafe { ManuallyDrop::take(&mut self.shared) };
+        shared.remove_producer();
     }
 }
 
