@@ -24,6 +24,8 @@ pub struct Claim<'a, T> {
     /// The slot's write access, ended in `drop` before the slot is published (it
     /// matters to loom, which tracks the access for as long as the guard lives).
     slot: ManuallyDrop<MutPtr<T>>,
+    /// Whether the ring's threads may be parked, to be woken by the publication.
+    parks: bool,
     /// Borrows the producer: a single producer has one claim at a time.
     _producer: PhantomData<&'a mut ()>,
 }
@@ -36,12 +38,26 @@ impl<'a, T> Claim<'a, T> {
     #[inline]
     pub(crate) unsafe fn new(shared: &'a Shared<T>, single: bool, sequence: i64) -> Self {
         // SAFETY: the caller's contract is `Slots::write`'s.
-        let slot = ManuallyDrop::new(unsafe { shared.slots.write(sequence) });
+        let slot = unsafe { shared.slots.write(sequence) };
+        Self::with_slot(shared, single, sequence, slot, shared.waiter.parks())
+    }
+
+    /// As [`new`](Self::new), with the slot of `sequence` and whether the ring's
+    /// strategy parks (so the publication must wake) found by the caller.
+    #[inline]
+    pub(crate) fn with_slot(
+        shared: &'a Shared<T>,
+        single: bool,
+        sequence: i64,
+        slot: MutPtr<T>,
+        parks: bool,
+    ) -> Self {
         Self {
             shared,
             single,
             sequence,
-            slot,
+            parks,
+            slot: ManuallyDrop::new(slot),
             _producer: PhantomData,
         }
     }
@@ -85,7 +101,9 @@ impl<T> Drop for Claim<'_, T> {
         self.shared
             .sequencer
             .publish(self.single, self.sequence, self.sequence);
-        self.shared.waiter.notify();
+        if self.parks {
+            self.shared.waiter.wake_parked();
+        }
     }
 }
 

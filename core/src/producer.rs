@@ -63,6 +63,7 @@ pub(crate) mod sealed {
 
     use crate::error::{Halted, TryClaimError};
     use crate::shared::Shared;
+    use crate::sync::MutPtr;
 
     pub trait Reserve<T> {
         /// Whether this is the single producer of its ring.
@@ -77,6 +78,24 @@ pub(crate) mod sealed {
 
         /// Reserves the next `n` sequences if there is room now, or by `deadline`.
         fn try_reserve(&mut self, n: i64, deadline: Option<Instant>) -> Result<i64, TryClaimError>;
+
+        /// The slot of `sequence`, for writing.
+        ///
+        /// # Safety
+        ///
+        /// As [`Slots::write`](crate::slots::Slots::write): `sequence` reserved by
+        /// this handle, its slot released by every gating stage.
+        #[inline]
+        unsafe fn slot(&self, sequence: i64) -> MutPtr<T> {
+            // SAFETY: the caller's contract.
+            unsafe { self.shared().slots.write(sequence) }
+        }
+
+        /// Whether the ring's threads may park, so a publication must wake them.
+        #[inline]
+        fn parks(&self) -> bool {
+            self.shared().waiter.parks()
+        }
     }
 }
 
@@ -104,7 +123,13 @@ pub trait Producer<T>: sealed::Reserve<T> {
         let sequence = self.reserve(1)?;
         // SAFETY: `reserve` reserved `sequence` for this handle alone, after
         // the gating stages released `sequence - capacity`.
-        Ok(unsafe { Claim::new(self.shared(), Self::SINGLE, sequence) })
+        Ok(Claim::with_slot(
+            self.shared(),
+            Self::SINGLE,
+            sequence,
+            unsafe { self.slot(sequence) },
+            self.parks(),
+        ))
     }
 
     /// Claims the next slot if there is room now.
@@ -117,7 +142,13 @@ pub trait Producer<T>: sealed::Reserve<T> {
     fn try_claim(&mut self) -> Result<Claim<'_, T>, TryClaimError> {
         let sequence = self.try_reserve(1, None)?;
         // SAFETY: as in `claim`.
-        Ok(unsafe { Claim::new(self.shared(), Self::SINGLE, sequence) })
+        Ok(Claim::with_slot(
+            self.shared(),
+            Self::SINGLE,
+            sequence,
+            unsafe { self.slot(sequence) },
+            self.parks(),
+        ))
     }
 
     /// Claims the next slot, waiting for room until `deadline`.
@@ -129,7 +160,13 @@ pub trait Producer<T>: sealed::Reserve<T> {
     fn claim_before(&mut self, deadline: Instant) -> Result<Claim<'_, T>, TryClaimError> {
         let sequence = self.try_reserve(1, Some(deadline))?;
         // SAFETY: as in `claim`.
-        Ok(unsafe { Claim::new(self.shared(), Self::SINGLE, sequence) })
+        Ok(Claim::with_slot(
+            self.shared(),
+            Self::SINGLE,
+            sequence,
+            unsafe { self.slot(sequence) },
+            self.parks(),
+        ))
     }
 
     /// Claims the next `n` slots at once, waiting for room. They are published

@@ -61,6 +61,17 @@ impl<T> Slots<T> {
         self.reader().cell(sequence)
     }
 
+    /// The array's address and its mask, for the single producer to keep in its
+    /// own fields ([`Writer`]).
+    #[inline]
+    pub(crate) fn writer(&self) -> Writer<T> {
+        Writer {
+            // From the whole array, so the pointer may reach every slot.
+            first: std::ptr::NonNull::from(&*self.slots).cast(),
+            mask: self.mask,
+        }
+    }
+
     /// The array and its mask, for a stage to hold in its own variables through
     /// a batch: read through `&Slots`, they would be loaded again after every
     /// call the handler makes out, since the ring's shared state has interior
@@ -146,6 +157,41 @@ impl<T> Slots<T> {
     #[inline]
     pub(crate) unsafe fn write(&self, sequence: i64) -> MutPtr<T> {
         self.cell(sequence).get_mut()
+    }
+}
+
+/// The slots as the single producer writes them ([`Slots::writer`]): the
+/// array's address and mask, kept in the producer's own fields. The producer's
+/// fields stay in registers through a run of claims; read through the ring's
+/// shared state, the address and mask would be loaded again after every
+/// publication's Release store.
+pub(crate) struct Writer<T> {
+    first: std::ptr::NonNull<UnsafeCell<T>>,
+    mask: i64,
+}
+
+// SAFETY: a writer is an address into the slots of a ring whose `Arc` its
+// owner holds beside it: sending or sharing it is sending or sharing that `Arc`,
+// which needs what `Slots` needs.
+unsafe impl<T: Send + Sync> Send for Writer<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send + Sync> Sync for Writer<T> {}
+
+impl<T> Writer<T> {
+    /// Exclusive access to the slot of `sequence`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Slots::write`], and the slots this writer came from must still be
+    /// alive.
+    #[inline]
+    pub(crate) unsafe fn write(&self, sequence: i64) -> MutPtr<T> {
+        debug_assert!(sequence >= 0, "negative sequence {sequence}");
+        let index = (sequence & self.mask) as usize;
+        // SAFETY: `mask` is the array's length less one (a power of two), so the
+        // slot is in the array, which is alive (the caller's contract).
+        let cell = unsafe { &*self.first.as_ptr().add(index) };
+        cell.get_mut()
     }
 }
 

@@ -54,8 +54,9 @@ mod imp {
         }
     }
 
-    /// An exclusive access to a cell; loom tracks it, std does not.
-    pub(crate) struct MutPtr<T>(*mut T);
+    /// An exclusive access to a cell; loom tracks it, std does not. `pub` in this
+    /// private module, as the sealed producer trait names it.
+    pub struct MutPtr<T>(*mut T);
 
     impl<T> MutPtr<T> {
         /// # Safety

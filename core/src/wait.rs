@@ -352,8 +352,21 @@ impl Waiter {
     #[inline]
     pub(crate) fn notify(&self) {
         if self.parks {
-            self.queue.notify();
+            self.wake_parked();
         }
+    }
+
+    /// Whether threads may park under this strategy, so that [`notify`](Self::notify)
+    /// has work to do.
+    #[inline]
+    pub(crate) fn parks(&self) -> bool {
+        self.parks
+    }
+
+    /// [`notify`](Self::notify) for a caller that already knows the strategy parks.
+    #[inline]
+    pub(crate) fn wake_parked(&self) {
+        self.queue.notify();
     }
 }
 

@@ -9,8 +9,8 @@ use crate::error::{Halted, TryClaimError};
 use crate::sequence::INITIAL;
 use crate::sequencer::single::SingleCursor;
 use crate::shared::Shared;
-use crate::slots::Slots;
-use crate::sync::Arc;
+use crate::slots::{Slots, Writer};
+use crate::sync::{Arc, MutPtr};
 
 /// The one producer of a ring built with
 /// [`RingBuilder::build_single_producer`](crate::RingBuilder::build_single_producer).
@@ -61,6 +61,10 @@ pub struct SingleProducer<T> {
     /// a stage that just looked (results/README.md, "The batch-1 claim's
     /// instructions").
     claimed: i64,
+    /// The ring's slots, and whether its strategy parks: copies that stay in
+    /// registers with the producer through a run of claims.
+    slots: Writer<T>,
+    parks: bool,
 }
 
 impl<T> SingleProducer<T> {
@@ -68,6 +72,8 @@ impl<T> SingleProducer<T> {
         shared.add_producer();
         Self {
             claimed: INITIAL,
+            slots: shared.slots.writer(),
+            parks: shared.waiter.parks(),
             shared: ManuallyDrop::new(shared),
         }
     }
@@ -85,6 +91,18 @@ impl<T> Reserve<T> for SingleProducer<T> {
     #[inline]
     fn shared(&self) -> &Shared<T> {
         &self.shared
+    }
+
+    #[inline]
+    unsafe fn slot(&self, sequence: i64) -> MutPtr<T> {
+        // SAFETY: the caller's contract is `Writer::write`'s, and the slots live
+        // as long as `self.shared`.
+        unsafe { self.slots.write(sequence) }
+    }
+
+    #[inline]
+    fn parks(&self) -> bool {
+        self.parks
     }
 
     #[inline]
