@@ -123,13 +123,7 @@ pub trait Producer<T>: sealed::Reserve<T> {
         let sequence = self.reserve(1)?;
         // SAFETY: `reserve` reserved `sequence` for this handle alone, after
         // the gating stages released `sequence - capacity`.
-        Ok(Claim::with_slot(
-            self.shared(),
-            Self::SINGLE,
-            sequence,
-            unsafe { self.slot(sequence) },
-            self.parks(),
-        ))
+        Ok(unsafe { claim_of(self, sequence) })
     }
 
     /// Claims the next slot if there is room now.
@@ -142,13 +136,7 @@ pub trait Producer<T>: sealed::Reserve<T> {
     fn try_claim(&mut self) -> Result<Claim<'_, T>, TryClaimError> {
         let sequence = self.try_reserve(1, None)?;
         // SAFETY: as in `claim`.
-        Ok(Claim::with_slot(
-            self.shared(),
-            Self::SINGLE,
-            sequence,
-            unsafe { self.slot(sequence) },
-            self.parks(),
-        ))
+        Ok(unsafe { claim_of(self, sequence) })
     }
 
     /// Claims the next slot, waiting for room until `deadline`.
@@ -160,13 +148,7 @@ pub trait Producer<T>: sealed::Reserve<T> {
     fn claim_before(&mut self, deadline: Instant) -> Result<Claim<'_, T>, TryClaimError> {
         let sequence = self.try_reserve(1, Some(deadline))?;
         // SAFETY: as in `claim`.
-        Ok(Claim::with_slot(
-            self.shared(),
-            Self::SINGLE,
-            sequence,
-            unsafe { self.slot(sequence) },
-            self.parks(),
-        ))
+        Ok(unsafe { claim_of(self, sequence) })
     }
 
     /// Claims the next `n` slots at once, waiting for room. They are published
@@ -231,6 +213,26 @@ pub trait Producer<T>: sealed::Reserve<T> {
 }
 
 impl<T, P: sealed::Reserve<T>> Producer<T> for P {}
+
+/// The claim of `sequence` through `producer`, with the slot and the wake-up flag
+/// as the handle finds them.
+///
+/// # Safety
+///
+/// `producer` reserved `sequence` for itself alone, after the gating stages
+/// released `sequence - capacity`.
+#[inline]
+unsafe fn claim_of<T, P: sealed::Reserve<T> + ?Sized>(producer: &P, sequence: i64) -> Claim<'_, T> {
+    // SAFETY: the caller's contract is `Reserve::slot`'s.
+    let slot = unsafe { producer.slot(sequence) };
+    Claim::with_slot(
+        producer.shared(),
+        P::SINGLE,
+        sequence,
+        slot,
+        producer.parks(),
+    )
+}
 
 /// `n` as a batch length, checked against the ring's `capacity`.
 fn batch_len(n: usize, capacity: usize) -> i64 {

@@ -115,9 +115,7 @@ impl<T> Reserve<T> for SingleProducer<T> {
             })
             .map_err(|_| Halted)?;
         }
-        if Slots::<T>::crosses_group(last + Slots::<T>::PREFETCH_AHEAD, n) {
-            prefetch_ahead(&self.shared, last, n, limit);
-        }
+        prefetch_ahead(&self.shared, last, n, limit);
         self.claimed = last;
         Ok(last)
     }
@@ -130,24 +128,25 @@ impl<T> Reserve<T> for SingleProducer<T> {
                 shared.room_by(wrap_point, deadline)
             })?;
         }
-        if Slots::<T>::crosses_group(last + Slots::<T>::PREFETCH_AHEAD, n) {
-            prefetch_ahead(&self.shared, last, n, limit);
-        }
+        prefetch_ahead(&self.shared, last, n, limit);
         self.claimed = last;
         Ok(last)
     }
 }
 
-/// After a claim of `n` slots up to `last` that brought a new line group
-/// `PREFETCH_AHEAD` further on: asks for the lines of as many slots, ending that
-/// far on (64 lines at most, and as far as the `limit` read allows), so the claims
-/// to come find them ready for writing. One slot per line group is asked for, so a
-/// claim of one slot asks for one line, at one claim in
+/// After a claim of `n` slots up to `last`, if it brought a new line group
+/// `PREFETCH_AHEAD` further on (one test): asks for the lines of as many slots,
+/// ending that far on (64 lines at most, and as far as the `limit` read allows),
+/// so the claims to come find them ready for writing. One slot per line group is
+/// asked for, so a claim of one slot asks for one line, at one claim in
 /// [`PER_LINE`](Slots::PER_LINE). A claim longer than `PREFETCH_AHEAD` also asks
 /// for its own last lines, just before they are written, so that no line of a run
 /// of such claims goes unasked.
 #[inline]
 fn prefetch_ahead<T>(shared: &Shared<T>, last: i64, n: i64, limit: i64) {
+    if !Slots::<T>::crosses_group(last + Slots::<T>::PREFETCH_AHEAD, n) {
+        return;
+    }
     let per_line = Slots::<T>::PER_LINE;
     let end = (last + Slots::<T>::PREFETCH_AHEAD).min(limit);
     if n == 1 {
