@@ -151,20 +151,20 @@ impl<T> MultiProducer<T> {
         self.claim_up_to_with(n, true).map(|(last, _)| last)
     }
 
-    /// Reserves the next `n` sequences with one atomic add, then waits for the
-    /// gating stages to release the slots they reuse; first, if `room_first`,
-    /// waits until the ring has room for the next `n` as the counter stands.
-    /// Returns the last sequence and whether it came within an eighth of a ring
-    /// of the room known (so the next claim should wait for room first).
+    /// Reserves the next `n` sequences: with one atomic add, then waiting for the
+    /// gating stages to release the slots they reuse; or, if `room_first`, only
+    /// once there is room for them, with a compare-exchange. Returns the last
+    /// sequence and whether it came within an eighth of a ring of the room known
+    /// (so the next claim should wait for room first).
     ///
     /// A handle that claims and then waits for room holds a sequence that every
     /// stage must wait for. If it loses its core while it waits (three producers
     /// on two cores, a full ring), the stages stop at that hole until it runs
     /// again, the other producers fill the ring behind it, and the run settles at
-    /// the scheduler's pace: sequencer_3p1c at batch 100 went from about 250 to
-    /// 380 M events/s once handles waited before claiming (results/README.md).
-    /// Looking at the counter first costs a line transfer when producers
-    /// contend, so a handle only does so while the ring is near full.
+    /// the scheduler's pace (results/README.md, "The multi-producer claim at a
+    /// full ring"). A compare-exchange after a look at the counter costs more
+    /// than the add when producers contend, so a handle only claims that way
+    /// while the ring is near full.
     #[inline]
     fn claim_up_to_with(&self, n: i64, room_first: bool) -> Result<(i64, bool), Halted> {
         if self.shared.is_halted() {
@@ -172,13 +172,28 @@ impl<T> MultiProducer<T> {
         }
         let cursor = self.cursor();
         let capacity = self.shared.capacity();
+        let near_full = |wrap_point: i64, room: i64| wrap_point + (capacity >> 3).max(1) > room;
         if room_first {
-            // Relaxed: the value only decides whether to wait; the add below
-            // hands out the sequence, and the wait after it still guards the slot.
-            let wrap_point = cursor.claimed.atomic().load(Ordering::Relaxed) + n - capacity;
-            if wrap_point > cursor.gating_cache.get() {
-                let minimum = self.shared.wait_for_room_forever(wrap_point)?;
-                cursor.gating_cache.set(minimum);
+            loop {
+                let current = cursor.claimed.atomic().load(Ordering::Relaxed);
+                let last = current + n;
+                let wrap_point = last - capacity;
+                // Acquire (in `get`): as below.
+                let mut room = cursor.gating_cache.get();
+                if wrap_point > room {
+                    room = self.shared.wait_for_room_forever(wrap_point)?;
+                    cursor.gating_cache.set(room);
+                }
+                // SeqCst on success: as the add below; the compare-exchange only
+                // makes the reservation unique.
+                if cursor
+                    .claimed
+                    .atomic()
+                    .compare_exchange_weak(current, last, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Ok((last, near_full(wrap_point, room)));
+                }
             }
         }
         // SeqCst: the add only has to hand out each sequence once (the slot is
@@ -195,7 +210,7 @@ impl<T> MultiProducer<T> {
             room = self.shared.wait_for_room_forever(wrap_point)?;
             cursor.gating_cache.set(room);
         }
-        Ok((last, wrap_point + (capacity >> 3).max(1) > room))
+        Ok((last, near_full(wrap_point, room)))
     }
 
     /// Reserves the next `n` sequences if there is room (now or by `deadline`).
