@@ -101,8 +101,18 @@ pub fn checksum_handler(
 }
 
 /// Calls `publish(first_value, len)` for each batch a producer sends.
+///
+/// Batches of one get a loop of their own, in which `len` is the constant 1: the
+/// peers' publish calls then run without the harness's batch arithmetic around
+/// them (about a quarter of the instructions per event of a batch-1 publish).
 #[inline]
 pub fn for_each_batch(per_producer: u64, batch: usize, mut publish: impl FnMut(u64, usize)) {
+    if batch == 1 {
+        for value in 0..per_producer {
+            publish(value, 1);
+        }
+        return;
+    }
     let mut value = 0;
     while value < per_producer {
         let len = (batch as u64).min(per_producer - value) as usize;
@@ -239,6 +249,9 @@ mod tests {
         let mut seen = Vec::new();
         for_each_batch(250, 100, |first, len| seen.push((first, len)));
         assert_eq!(seen, [(0, 100), (100, 100), (200, 50)]);
+        seen.clear();
+        for_each_batch(3, 1, |first, len| seen.push((first, len)));
+        assert_eq!(seen, [(0, 1), (1, 1), (2, 1)]);
     }
 
     #[test]
