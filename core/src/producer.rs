@@ -8,7 +8,8 @@
 //!   claiming is a plain add on a field it owns.
 //! - [`MultiProducer`]: a cloneable handle of a ring built with
 //!   [`RingBuilder::build_multi_producer`](crate::RingBuilder::build_multi_producer);
-//!   claiming is one atomic add on a counter the handles share.
+//!   claiming is one atomic add on a counter the handles share (near a full ring,
+//!   a compare-exchange once there is room, so no handle waits holding a claim).
 //!
 //! # Examples
 //!

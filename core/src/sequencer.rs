@@ -6,7 +6,8 @@
 //!
 //! - [`single`]: one producer handle; claiming is a plain add on a field the handle
 //!   owns, publishing one Release store of the cursor.
-//! - [`multi`]: any number of handles; claiming is one atomic add on a shared counter,
+//! - [`multi`]: any number of handles; claiming is one atomic add on a shared counter
+//!   (a compare-exchange once there is room, near a full ring),
 //!   publishing marks each slot available, so stages never read a hole left by a
 //!   slower producer.
 

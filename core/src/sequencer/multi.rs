@@ -1,5 +1,6 @@
 //! The multi-producer sequencer: any number of
-//! [`MultiProducer`](crate::MultiProducer) handles claim with one atomic add and
+//! [`MultiProducer`](crate::MultiProducer) handles claim with one atomic add (a
+//! compare-exchange once there is room, near a full ring) and
 //! mark each slot available when they publish it.
 
 use std::sync::atomic::Ordering;
