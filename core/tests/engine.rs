@@ -126,6 +126,27 @@ fn try_wait_answers_none_until_the_command_got_that_far() {
 }
 
 #[test]
+fn a_command_is_durable_while_the_business_logic_is_busy() {
+    common::in_each_topology(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, _ledger) = start(dir.path());
+        let gateway = engine.gateway();
+        // Nothing in flight: the next command's sync starts as it is journaled.
+        accepted(&gateway, Op::Open(1), Until::Durable);
+        let mut deposit = gateway.submit(Op::Deposit(1, 5)).unwrap();
+        accepted(&gateway, Op::Nothing, Until::Processed);
+        // The logic is held in `decide` of the next command: the sync of the
+        // deposit, under way, makes it durable without the logic.
+        let gate = Gate::default();
+        gateway.send(Op::Wait(gate.clone())).unwrap();
+        let durable = deposit.wait_timeout(Until::Durable, Duration::from_secs(30));
+        gate.open();
+        assert_eq!(durable.unwrap().events, [Event::Deposited(1, 5)]);
+        engine.shutdown().unwrap();
+    });
+}
+
+#[test]
 fn a_receipt_can_time_out_and_wait_again() {
     common::in_each_topology(|| {
         let dir = tempfile::tempdir().unwrap();

@@ -15,6 +15,17 @@ use crate::engine::syncer::Syncer;
 use crate::stage::EventHandler;
 use crate::sync::Arc;
 
+/// Whether the time recorded is a sync's, and who counts the sync.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    /// An append that synced nothing.
+    NotASync,
+    /// A sync, counted with its time.
+    Now,
+    /// A sync the sync thread ran and counted when it returned.
+    Already,
+}
+
 pub(crate) struct Journaler<A: Aggregate> {
     journal: Journal,
     engine: Arc<EngineShared<A>>,
@@ -81,7 +92,8 @@ impl<A: Aggregate> Journaler<A> {
             if let Err(error) = self.journal.complete_sync(job, outcome) {
                 self.fail(error);
             }
-            self.record_time(elapsed, true);
+            // The sync thread counted the sync (before it moved the durable line).
+            self.record_time(elapsed, Counted::Already);
             self.publish_durable();
         }
         let due = match self.journal.options().sync_policy() {
@@ -124,7 +136,12 @@ impl<A: Aggregate> Journaler<A> {
         counters.records.add(self.records.len() as u64);
         counters.bytes.add(self.payloads.len() as u64);
         // Under `Interval` an append syncs only when the interval has passed.
-        self.record_time(elapsed, self.journal.synced() != synced_before);
+        let synced = if self.journal.synced() != synced_before {
+            Counted::Now
+        } else {
+            Counted::NotASync
+        };
+        self.record_time(elapsed, synced);
         self.payloads.clear();
         self.records.clear();
         self.publish_durable();
@@ -141,16 +158,18 @@ impl<A: Aggregate> Journaler<A> {
         if let Err(error) = self.journal.sync() {
             self.fail(error);
         }
-        self.record_time(started.elapsed().as_nanos() as u64, true);
+        self.record_time(started.elapsed().as_nanos() as u64, Counted::Now);
         self.publish_durable();
     }
 
     /// Adds `elapsed` ns of appending and syncing to the metrics, and one sync if
-    /// one happened.
-    fn record_time(&self, elapsed: u64, synced: bool) {
+    /// one happened (counted here unless the sync thread counted it).
+    fn record_time(&self, elapsed: u64, synced: Counted) {
         let counters = &self.engine.metrics.journal;
-        if synced {
-            counters.syncs.add(1);
+        if synced != Counted::NotASync {
+            if synced == Counted::Now {
+                counters.syncs.add(1);
+            }
             #[cfg(feature = "metrics")]
             crate::engine::telemetry::record_sync(std::time::Duration::from_nanos(elapsed));
         }
@@ -162,7 +181,7 @@ impl<A: Aggregate> Journaler<A> {
     fn publish_durable(&mut self) {
         let durable = self.journal.durable().map_or(0, |last| last + 1);
         if durable > self.engine.progress.records(Line::Journal) {
-            self.engine.progress.advance_records(Line::Journal, durable);
+            self.engine.progress.raise_durable(durable);
         }
         self.sync_due = match self.journal.options().sync_policy() {
             SyncPolicy::Interval(interval) if durable < self.journal.next_sequence() => {
@@ -285,6 +304,9 @@ impl<A: Aggregate> EventHandler<Entry<A::Event>> for Journaler<A> {
 
 impl<A: Aggregate> Drop for Journaler<A> {
     fn drop(&mut self) {
+        // The sync thread first: a job in flight ends (and moves the durable line
+        // if it succeeded) before the line is marked final.
+        drop(self.syncer.take());
         self.engine.progress.finish(Line::Journal);
         self.engine.snapshots.wake();
     }

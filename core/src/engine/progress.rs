@@ -137,6 +137,24 @@ impl Progress {
         self.set(line, record_end(records));
     }
 
+    /// Moves the journal's line to `records` unless it is there already, and wakes
+    /// the receipts parked on it. The journal's line has two movers in the
+    /// one-thread topology, the sync thread (as soon as a sync returns) and the
+    /// logic (when it completes the sync or rolls a segment): each raises it, so
+    /// neither can move it back past the other.
+    pub(crate) fn raise_durable(&self, records: u64) {
+        // AcqRel: the Release half pairs with the Acquire in `Position::end`, as
+        // `set`'s store does; the Acquire half orders this after the other mover's.
+        let before = self
+            .position(Line::Journal)
+            .end
+            .atomic()
+            .fetch_max(record_end(records), Ordering::AcqRel);
+        if before < record_end(records) {
+            self.queue.notify();
+        }
+    }
+
     #[inline]
     fn set(&self, line: Line, end: i64) {
         // Release (in `set`): pairs with the Acquire in `Position::end`.

@@ -159,7 +159,16 @@ pub(crate) fn start<A: Aggregate, C: Codec<A::Event> + Send + 'static>(
     let (records, output) = if topology == Topology::OneThread {
         let projections =
             (!runners.is_empty()).then(|| ProjectionStage::new(runners, Arc::clone(&engine)));
-        let syncer = Syncer::spawn().map_err(EngineError::Spawn)?;
+        let synced = {
+            let engine = Arc::clone(&engine);
+            Box::new(move |records| {
+                // Counted first: a receipt that sees the records durable sees the
+                // sync in the metrics too.
+                engine.metrics.journal.syncs.add(1);
+                engine.progress.raise_durable(records);
+            })
+        };
+        let syncer = Syncer::spawn(synced).map_err(EngineError::Spawn)?;
         wake_slot = Some(syncer.wake_slot());
         let inline = Inline::new(journaler, projections, output_capacity, syncer);
         (Output::Inline(Box::new(inline)), None)

@@ -5,8 +5,10 @@
 //! logic; without it the logic would stop for every sync (a few hundred
 //! microseconds here) and every command arriving meanwhile would wait for it. The
 //! journal stays single-writer: the logic takes a [`SyncJob`] out of it, this
-//! thread runs it, and the logic completes it, which is when the durable line
-//! moves (`Journal::complete_sync`).
+//! thread runs it, and the logic completes it (`Journal::complete_sync`, which
+//! writes the sync mark). The engine's durable line moves as soon as the job
+//! returns, here: a receipt waiting for `Durable` does not wait for the logic to
+//! be woken and to complete the job too.
 
 use std::io;
 
@@ -16,6 +18,10 @@ use crate::sync::{lock, thread, Arc, Condvar, Mutex};
 
 /// Wakes the business logic's thread (the input ring's waiter) when a sync ends.
 pub(crate) type Wake = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// Told, after a job ran without error, that every journal record below the
+/// sequence it is given is on the disk: moves the engine's durable line.
+pub(crate) type Synced = Box<dyn Fn(u64) + Send>;
 
 #[derive(Default)]
 struct State {
@@ -44,13 +50,13 @@ pub(crate) struct Syncer {
 }
 
 impl Syncer {
-    pub(crate) fn spawn() -> io::Result<Self> {
+    pub(crate) fn spawn(synced: Synced) -> io::Result<Self> {
         let shared = Arc::new(Shared::default());
         let thread = {
             let shared = Arc::clone(&shared);
             thread::Builder::new()
                 .name("seqlane-sync".into())
-                .spawn(move || run(&shared))?
+                .spawn(move || run(&shared, &synced))?
         };
         Ok(Self {
             shared,
@@ -124,15 +130,26 @@ impl WakeSlot {
 }
 
 /// The thread: run each job handed over, until told to stop.
-fn run(shared: &Shared) {
+fn run(shared: &Shared, synced: &Synced) {
     let mut state = lock(&shared.state);
     loop {
         if let Some(job) = state.job.take() {
             drop(state);
             let outcome = job.run();
+            let durable = outcome.is_ok().then(|| job.next_sequence());
             state = lock(&shared.state);
             state.done = Some((job, outcome));
             shared.changed.notify_all();
+            if let Some(records) = durable {
+                // The records are on the disk: say so now, not when the logic
+                // completes the job. After `done` is set, so that whoever sees
+                // them durable finds the job done, and the logic's next look
+                // starts the next sync. A failed job moves nothing; the logic
+                // poisons the journal when it completes it.
+                drop(state);
+                synced(records);
+                state = lock(&shared.state);
+            }
             if let Some(wake) = state.wake.clone() {
                 drop(state);
                 wake();
