@@ -87,7 +87,7 @@ use crate::WaitStrategy;
 ///
 /// Defaults suit a 2-core laptop as well as a large machine:
 /// [`Topology::Auto`] (all stages on one thread where the cores are few),
-/// [`WaitStrategy::SPIN_THEN_PARK`] (spins about 20 µs, then parks: an idle engine
+/// [`WaitStrategy::SPIN_THEN_PARK`] (spins about 25 µs, then parks: an idle engine
 /// costs nothing), [`SyncPolicy::EveryBatch`](seqlane_journal::SyncPolicy::EveryBatch),
 /// the business logic pinned only on machines with at least 4 cores, projections
 /// sharing one thread below 4 cores.
@@ -253,7 +253,7 @@ impl<A: Aggregate, C> EngineBuilder<A, C> {
     }
 
     /// How the engine's threads (and submitters on a full ring) wait. The default,
-    /// [`WaitStrategy::SPIN_THEN_PARK`], spins about 20 µs, then parks until the
+    /// [`WaitStrategy::SPIN_THEN_PARK`], spins about 25 µs, then parks until the
     /// next command, so an idle engine costs nothing measurable, at a fence per
     /// publication and a kernel wake-up for a thread that parked. Under the
     /// one-thread topology it also gave the most commands per second on a 2-core
