@@ -8,14 +8,33 @@ use std::time::Instant;
 /// How the sender waits for the next item's due time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wait {
-    /// Busy-spin: the most precise. A sleeping sender (the harness had one) is
-    /// late by the kernel's timer slack and sends in bursts, and that lateness
-    /// was most of every bus's latency on 2 cores.
+    /// Busy-spin ([`spin_towards`]): the most precise. A sleeping sender (the
+    /// harness had one) is late by the kernel's timer slack and sends in bursts,
+    /// and that lateness was most of every bus's latency on 2 cores.
     Spin,
     /// Sleep: late by the timer's slack (tens of µs), bursts after a late wake-up;
     /// for rows measured in milliseconds, where a spinning sender would take a
     /// core from the work it measures.
     Sleep,
+}
+
+/// Within this many ns of an item's due time the sender spins; further off it
+/// yields its core between looks at the clock.
+const SPIN_WITHIN_NS: u64 = 2_000;
+
+/// One step of a spinning sender's wait, at `now` for `due` (ns from its epoch):
+/// a spin hint when the item is nearly due, else a yield. A sender that only
+/// spins holds its core until the scheduler's next tick (4 ms here) against any
+/// thread woken there, such as a bus's sync thread whose write just finished: it
+/// was most of seqlane's p99 to durable on 2 cores. The yield is a system call of
+/// a fraction of a µs when no other thread wants the core.
+#[inline]
+pub fn spin_towards(now: u64, due: u64) {
+    if due.saturating_sub(now) > SPIN_WITHIN_NS {
+        std::thread::yield_now();
+    } else {
+        std::hint::spin_loop();
+    }
 }
 
 /// Calls `send(i, intended_ns)` for `count` items at `rate` per second from `epoch`,
@@ -25,11 +44,13 @@ pub fn paced(epoch: Instant, rate: u64, count: u64, wait: Wait, mut send: impl F
     for i in 0..count {
         let due = (i as f64 * interval) as u64;
         match wait {
-            Wait::Spin => {
-                while (epoch.elapsed().as_nanos() as u64) < due {
-                    std::hint::spin_loop();
+            Wait::Spin => loop {
+                let now = epoch.elapsed().as_nanos() as u64;
+                if now >= due {
+                    break;
                 }
-            }
+                spin_towards(now, due);
+            },
             Wait::Sleep => {
                 let now = epoch.elapsed().as_nanos() as u64;
                 if now < due {
