@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{JournalError, Result};
-use crate::format::{frame_size, SyncMark, DATA_START};
+use crate::format::{decode_frame, encode_frame_body, frame_size, Decoded, SyncMark, DATA_START};
 use crate::lock::DirLock;
 pub use crate::options::{JournalOptions, SyncPolicy};
 use crate::reader::{Progress, Reader};
@@ -48,8 +48,12 @@ pub struct Journal {
     /// Base sequences and paths of every segment, oldest first; the last is active.
     segments: Vec<(u64, PathBuf)>,
     active: Segment,
-    /// Write position in the active segment: the end of its published frames.
+    /// Write position in the active segment: the end of its appended frames
+    /// (those in `batch` included).
     offset: usize,
+    /// The frames of the batch being appended, encoded, not yet written: they
+    /// go to the active segment at `offset - batch.len()` in one write.
+    batch: Vec<u8>,
     /// First byte of the active segment not yet synced.
     unsynced_from: usize,
     /// Generation of the last sync mark written to the active segment.
@@ -186,7 +190,7 @@ impl Journal {
                     generation: mark_generation,
                     next_sequence,
                     end_offset: offset as u64,
-                });
+                })?;
                 active.flush(0, DATA_START)?;
             }
             next_sequence
@@ -216,6 +220,7 @@ impl Journal {
             segments,
             active,
             offset,
+            batch: Vec::new(),
             unsynced_from: offset,
             mark_generation,
             mark_pending: false,
@@ -328,21 +333,25 @@ impl Journal {
         let first = self.next_sequence;
         let mut outcome = Ok(());
         for (tag, payload) in records {
-            outcome = self.write(tag, payload);
+            outcome = self.encode(tag, payload);
             if outcome.is_err() {
                 break;
             }
         }
+        // The records encoded before a failure are appended too.
+        let written = self.write_batch();
         // Release: pairs with the Acquire in `Reader`; the frames are written.
         self.progress
             .appended
             .store(self.next_sequence, Ordering::Release);
+        written?;
         outcome?;
         Ok((self.next_sequence > first).then(|| first..=self.next_sequence - 1))
     }
 
-    /// Writes one frame, rolling to a new segment first if it does not fit.
-    fn write(&mut self, tag: u32, payload: &[u8]) -> Result<()> {
+    /// Encodes one frame into the batch, first writing the batch and rolling to a
+    /// new segment if the frame does not fit.
+    fn encode(&mut self, tag: u32, payload: &[u8]) -> Result<()> {
         if payload.len() > self.options.max_payload_len() {
             return Err(JournalError::RecordTooLarge {
                 payload_len: payload.len(),
@@ -351,13 +360,42 @@ impl Journal {
         }
         let size = frame_size(payload.len());
         if self.offset + size > self.active.capacity() {
+            self.write_batch()?;
             self.roll()?;
         }
-        self.active
-            .write_frame(self.offset, self.next_sequence, tag, payload);
+        let start = self.batch.len();
+        // Zeroed: the padding past the payload must be.
+        self.batch.resize(start + size, 0);
+        let frame = &mut self.batch[start..];
+        let len = encode_frame_body(frame, self.next_sequence, tag, payload);
+        frame[..4].copy_from_slice(&len.to_le_bytes());
         self.offset += size;
         self.next_sequence += 1;
         Ok(())
+    }
+
+    /// Writes the encoded batch to the active segment. A failed write poisons
+    /// the journal and takes its records back: they are not appended, and what
+    /// reached the file of them has a zero first length, the end of the log.
+    fn write_batch(&mut self) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let at = self.offset - self.batch.len();
+        let written = self.active.write_frames(at, &self.batch);
+        if let Err(error) = &written {
+            let mut frames = 0;
+            let mut rest = &self.batch[..];
+            while let Decoded::Frame(_, size) = decode_frame(rest) {
+                frames += 1;
+                rest = &rest[size..];
+            }
+            self.next_sequence -= frames;
+            self.offset = at;
+            self.poisoned = Some(error.to_string());
+        }
+        self.batch.clear();
+        written
     }
 
     /// Closes the active segment (synced, if the policy syncs; else left for the

@@ -5,6 +5,9 @@
 //!   (checking every record's CRC32C, cutting a torn tail, refusing damage in the
 //!   middle), takes an exclusive lock, appends records and batches, rolls to new
 //!   preallocated segments, syncs per [`SyncPolicy`], and retires old segments.
+//!   Segments are mapped for reading; a batch is written with one positioned
+//!   write (and its first length with a second), which on ext4 avoids the
+//!   page faults of stores into the mapping, some of which wait milliseconds.
 //! - [`Reader`] reads records from any sequence without copying payloads, tailing a
 //!   live journal or reading a directory as it stands.
 //! - [`inspect`] summarises and verifies a journal without opening it for writing;

@@ -204,6 +204,65 @@ fn a_failed_sync_job_poisons_the_writer_and_makes_nothing_durable() {
     ));
 }
 
+/// A failed write of a batch poisons the writer and appends nothing of it: the
+/// batch's sequences are not taken, a reopen finds the records before it, and a
+/// writer that opens with writes working again appends from there.
+#[test]
+fn a_failed_write_appends_nothing_of_the_batch() {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path(), options()).unwrap();
+    append_range(&mut journal, 0, 8);
+    {
+        let _write = Failing::new("segment::write::error");
+        let error = journal
+            .append_batch([(1, &b"never written"[..]), (1, &b"nor this"[..])])
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("segment::write_frames"),
+            "{error}"
+        );
+        assert_eq!(journal.next_sequence(), 8, "the batch took no sequences");
+        assert_eq!(journal.durable(), Some(7));
+        assert!(matches!(
+            journal.append(1, b"after").unwrap_err(),
+            JournalError::Poisoned(_)
+        ));
+        // A reader of this journal sees the records before the batch only.
+        let mut reader = journal.reader_from(0).unwrap();
+        let mut read = 0;
+        while reader.next_record().unwrap().is_some() {
+            read += 1;
+        }
+        assert_eq!(read, 8);
+    }
+    drop(journal);
+    let mut journal = Journal::open(dir.path(), options()).unwrap();
+    assert_eq!(journal.next_sequence(), 8);
+    append_range(&mut journal, 8, 10);
+    {
+        // The batch's bytes reach the file, its first length (the second
+        // write) does not: a torn tail the next open cuts.
+        fail::cfg("segment::write::error", "1*off->return").unwrap();
+        let error = journal
+            .append_batch([(1, &b"body written"[..]), (1, &b"length not"[..])])
+            .unwrap_err();
+        fail::remove("segment::write::error");
+        assert!(
+            error.to_string().contains("segment::write_frames"),
+            "{error}"
+        );
+        assert_eq!(journal.next_sequence(), 10);
+    }
+    drop(journal);
+    let mut journal = Journal::open(dir.path(), options()).unwrap();
+    assert_eq!(journal.next_sequence(), 10);
+    append_range(&mut journal, 10, 12);
+    drop(journal);
+    assert_eq!(count_checking(dir.path(), 12), 12);
+    scenario.teardown();
+}
+
 fn segment_count(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .unwrap()

@@ -170,11 +170,15 @@ impl Journal {
         }
         self.unsynced_from = job.to;
         self.mark_generation += 1;
-        self.active.write_sync_mark(SyncMark {
+        let marked = self.active.write_sync_mark(SyncMark {
             generation: self.mark_generation,
             next_sequence: job.appended,
             end_offset: job.to as u64,
         });
+        if let Err(error) = marked {
+            self.poisoned = Some(error.to_string());
+            return Err(error);
+        }
         self.mark_pending = true;
         self.last_sync = Instant::now();
         // Release: a reader of `synced` may rely on the records being on disk.
