@@ -281,6 +281,23 @@ pub fn encode_frame_body(dst: &mut [u8], sequence: u64, tag: u32, payload: &[u8]
     len
 }
 
+/// Appends a whole frame, its length included and its padding zeroed, to `out`.
+#[inline]
+pub fn encode_frame(out: &mut Vec<u8>, sequence: u64, tag: u32, payload: &[u8]) {
+    let len = FRAME_HEADER_LEN + payload.len();
+    let start = out.len();
+    out.reserve(frame_size(payload.len()));
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    header[0..4].copy_from_slice(&(len as u32).to_le_bytes());
+    header[8..16].copy_from_slice(&sequence.to_le_bytes());
+    header[16..20].copy_from_slice(&tag.to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&[0; ALIGN][..frame_size(payload.len()) - len]);
+    let crc = frame_crc(len as u32, &out[start + 8..start + len]);
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
 /// Decodes the frame at the start of `bytes` (the rest of the segment).
 pub fn decode_frame(bytes: &[u8]) -> Decoded<'_> {
     if bytes.len() < 4 {
@@ -346,6 +363,18 @@ mod tests {
                 (7, 3, &payload[..])
             );
             assert_eq!(next, bytes.len());
+        }
+    }
+
+    #[test]
+    fn a_frame_appended_to_a_batch_is_the_frame_encoded_in_place() {
+        let mut batch = vec![0xee; 3];
+        let mut expected = batch.clone();
+        for size in 0..40 {
+            let payload: Vec<u8> = (0..size as u8).map(|b| b ^ 0x5a).collect();
+            encode_frame(&mut batch, 100 + size as u64, 9, &payload);
+            expected.extend_from_slice(&frame(100 + size as u64, 9, &payload));
+            assert_eq!(batch, expected, "payload of {size} bytes");
         }
     }
 

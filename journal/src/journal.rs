@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{JournalError, Result};
-use crate::format::{decode_frame, encode_frame_body, frame_size, Decoded, SyncMark, DATA_START};
+use crate::format::{decode_frame, encode_frame, frame_size, Decoded, SyncMark, DATA_START};
 use crate::lock::DirLock;
 pub use crate::options::{JournalOptions, SyncPolicy};
 use crate::reader::{Progress, Reader};
@@ -363,12 +363,7 @@ impl Journal {
             self.write_batch()?;
             self.roll()?;
         }
-        let start = self.batch.len();
-        // Zeroed: the padding past the payload must be.
-        self.batch.resize(start + size, 0);
-        let frame = &mut self.batch[start..];
-        let len = encode_frame_body(frame, self.next_sequence, tag, payload);
-        frame[..4].copy_from_slice(&len.to_le_bytes());
+        encode_frame(&mut self.batch, self.next_sequence, tag, payload);
         self.offset += size;
         self.next_sequence += 1;
         Ok(())

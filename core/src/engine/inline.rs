@@ -209,10 +209,9 @@ impl<A: Aggregate> Inline<A> {
     fn flush(&mut self) {
         self.flushing = true;
         let records = &self.entries[self.journaled..self.filled];
-        let last = records.len().saturating_sub(1);
-        for (i, entry) in records.iter().enumerate() {
-            let sequence = self.first + (self.journaled + i) as i64;
-            self.journaler.on_event(entry, sequence, i == last);
+        if !records.is_empty() {
+            let first = self.first + self.journaled as i64;
+            self.journaler.append_entries(records, first);
         }
         if records.is_empty() {
             // No append to start or complete a sync at: look here.

@@ -116,15 +116,51 @@ impl<A: Aggregate> Journaler<A> {
         }
     }
 
-    /// Appends the batch (syncing per the policy) and moves the durable line.
+    /// Appends the batch gathered by `on_event` (syncing per the policy) and
+    /// moves the durable line.
     fn flush(&mut self) -> Result<(), JournalError> {
+        let payloads = std::mem::take(&mut self.payloads);
+        let records = std::mem::take(&mut self.records);
+        let appended = self.append(
+            records
+                .iter()
+                .map(|(tag, span)| (*tag, &payloads[span.clone()])),
+        );
+        (self.payloads, self.records) = (payloads, records);
+        self.payloads.clear();
+        self.records.clear();
+        appended
+    }
+
+    /// Appends `entries`, whose first is output sequence `first`, as one batch:
+    /// what the one-thread topology calls with the records it holds, with no
+    /// copy into this stage's buffers (`on_event` gathers them otherwise).
+    pub(crate) fn append_entries(&mut self, entries: &[Entry<A::Event>], first: i64) {
+        debug_assert_eq!(
+            self.journal.next_sequence(),
+            self.engine.record_base + first as u64,
+            "output slot and journal sequence out of step"
+        );
+        debug_assert!(self.records.is_empty());
+        let records = entries
+            .iter()
+            .map(|entry| (entry.tag, entry.payload.as_slice()));
+        if let Err(error) = self.append(records) {
+            self.fail(error);
+        }
+    }
+
+    /// Appends `records` as one batch (syncing per the policy), counts them, and
+    /// moves the durable line.
+    fn append<'a>(
+        &mut self,
+        records: impl ExactSizeIterator<Item = (u32, &'a [u8])>,
+    ) -> Result<(), JournalError> {
         let started = Instant::now();
         let synced_before = self.journal.synced();
-        let payloads = &self.payloads;
-        let records = self
-            .records
-            .iter()
-            .map(|(tag, span)| (*tag, &payloads[span.clone()]));
+        let count = records.len() as u64;
+        let mut bytes = 0;
+        let records = records.inspect(|(_, payload)| bytes += payload.len() as u64);
         if self.syncer.is_some() {
             self.journal.append_batch_unsynced(records)?;
         } else {
@@ -133,8 +169,8 @@ impl<A: Aggregate> Journaler<A> {
         let elapsed = started.elapsed().as_nanos() as u64;
         let counters = &self.engine.metrics.journal;
         counters.batches.add(1);
-        counters.records.add(self.records.len() as u64);
-        counters.bytes.add(self.payloads.len() as u64);
+        counters.records.add(count);
+        counters.bytes.add(bytes);
         // Under `Interval` an append syncs only when the interval has passed.
         let synced = if self.journal.synced() != synced_before {
             Counted::Now
@@ -142,8 +178,6 @@ impl<A: Aggregate> Journaler<A> {
             Counted::NotASync
         };
         self.record_time(elapsed, synced);
-        self.payloads.clear();
-        self.records.clear();
         self.publish_durable();
         self.drive_sync(false);
         self.write_snapshot();
