@@ -230,9 +230,11 @@ pub fn synchronous_latency(
     let mut histogram = crate::peers::histogram();
     let mut failed = None;
     let epoch = std::time::Instant::now();
-    // Spinning between commands, as seqlane's sender does: the sender's own
-    // lateness stays out of every bus's figures alike.
-    crate::pacing::paced(epoch, rate, count, crate::pacing::Wait::Spin, |i, due| {
+    // Spinning before each command (yielding while it is far off), as seqlane's
+    // sender does: the sender's own lateness stays out of every bus's figures
+    // alike.
+    let wait = crate::pacing::Wait::SpinYielding;
+    crate::pacing::paced(epoch, rate, count, wait, |i, due| {
         if let Err(e) = submit(command(0, i)) {
             failed.get_or_insert(e);
         }

@@ -8,10 +8,15 @@ use std::time::Instant;
 /// How the sender waits for the next item's due time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wait {
-    /// Busy-spin ([`spin_towards`]): the most precise. A sleeping sender (the
-    /// harness had one) is late by the kernel's timer slack and sends in bursts,
-    /// and that lateness was most of every bus's latency on 2 cores.
+    /// Busy-spin: the most precise, for rows whose threads each have a core. A
+    /// sleeping sender (the harness had one) is late by the kernel's timer slack
+    /// and sends in bursts, and that lateness was most of every bus's latency on
+    /// 2 cores.
     Spin,
+    /// Spin for the last 2 µs before each item, yield before that
+    /// ([`spin_towards`]): for rows where the bus under test has more threads
+    /// than the machine has cores left beside the sender.
+    SpinYielding,
     /// Sleep: late by the timer's slack (tens of µs), bursts after a late wake-up;
     /// for rows measured in milliseconds, where a spinning sender would take a
     /// core from the work it measures.
@@ -44,7 +49,12 @@ pub fn paced(epoch: Instant, rate: u64, count: u64, wait: Wait, mut send: impl F
     for i in 0..count {
         let due = (i as f64 * interval) as u64;
         match wait {
-            Wait::Spin => loop {
+            Wait::Spin => {
+                while (epoch.elapsed().as_nanos() as u64) < due {
+                    std::hint::spin_loop();
+                }
+            }
+            Wait::SpinYielding => loop {
                 let now = epoch.elapsed().as_nanos() as u64;
                 if now >= due {
                     break;

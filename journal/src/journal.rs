@@ -298,6 +298,10 @@ impl Journal {
     /// Appends records in order, publishes them together and syncs once per the
     /// policy. Returns their sequences (`None` for an empty batch).
     ///
+    /// The batch goes to the file in two positioned writes (system calls, about
+    /// half a microsecond together here) whatever its size: batch records where
+    /// you can rather than appending them one by one.
+    ///
     /// # Errors
     ///
     /// As [`append`](Self::append). Records before the failing one are appended

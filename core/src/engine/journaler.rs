@@ -200,11 +200,11 @@ impl<A: Aggregate> Journaler<A> {
     /// one happened (counted here unless the sync thread counted it).
     fn record_time(&self, elapsed: u64, synced: Counted) {
         let counters = &self.engine.metrics.journal;
+        if synced == Counted::Now {
+            counters.syncs.add(1);
+        }
+        #[cfg(feature = "metrics")]
         if synced != Counted::NotASync {
-            if synced == Counted::Now {
-                counters.syncs.add(1);
-            }
-            #[cfg(feature = "metrics")]
             crate::engine::telemetry::record_sync(std::time::Duration::from_nanos(elapsed));
         }
         counters.sync_nanos.add(elapsed);

@@ -173,7 +173,8 @@ fn generator_row(context: &Context, measured: &mut Measured, rate: u64) -> Resul
         scenario,
         peer: "floor",
         batch: 1,
-        waiting: "spins to each due time, makes the command, reads the clock".to_owned(),
+        waiting: "spins to each due time (yielding while over 2 µs off), makes the command, reads the clock"
+            .to_owned(),
         pinned: false,
     };
     latency_row(measured, subject, || rate as f64, result)?;
