@@ -190,7 +190,6 @@ fn yield_for<R>(
     poll().map(Some)
 }
 
-/// Polls up to `polls` times, calling `between` before each poll; the first answer.
 /// Polls between spin hints, handing the core over every [`YIELD_EVERY`] polls.
 const YIELD_EVERY: u32 = 64;
 
@@ -201,7 +200,7 @@ const YIELD_EVERY: u32 = 64;
 /// milliseconds. The yield lets it run at once, and costs a system call (a fraction
 /// of a microsecond) when no other thread wants the core.
 #[inline]
-fn poll_spinning_then_yielding<R>(polls: u32, poll: &mut impl FnMut() -> Option<R>) -> Option<R> {
+fn poll_spinning_and_yielding<R>(polls: u32, poll: &mut impl FnMut() -> Option<R>) -> Option<R> {
     (1..=polls).find_map(|i| {
         if i % YIELD_EVERY == 0 {
             thread::yield_now();
@@ -212,6 +211,7 @@ fn poll_spinning_then_yielding<R>(polls: u32, poll: &mut impl FnMut() -> Option<
     })
 }
 
+/// Polls up to `polls` times, calling `between` before each poll; the first answer.
 #[inline]
 fn poll_times<R>(
     polls: u32,
@@ -329,7 +329,7 @@ impl Waiter {
             }
             WaitStrategy::Blocking => self.queue.park_until(poll, deadline),
             WaitStrategy::SpinThenPark { spins } => {
-                if let Some(answer) = poll_spinning_then_yielding(spins, &mut poll) {
+                if let Some(answer) = poll_spinning_and_yielding(spins, &mut poll) {
                     return Some(answer);
                 }
                 if expired() {

@@ -91,9 +91,12 @@ impl Syncer {
     /// Hands `job` to the thread. At most one at a time.
     pub(crate) fn start(&mut self, job: SyncJob) {
         debug_assert!(!self.in_flight);
-        lock(&self.shared.state).job = Some(job);
-        // Relaxed: a hint only; the thread takes the job under the lock.
+        let mut state = lock(&self.shared.state);
+        state.job = Some(job);
+        // Relaxed, under the lock: a hint only; the thread takes the job under
+        // the lock and clears the flag there.
         self.shared.job_ready.store(true, Ordering::Relaxed);
+        drop(state);
         self.shared.changed.notify_all();
         self.in_flight = true;
     }
