@@ -347,27 +347,54 @@ impl Exporter {
 
     /// The stream's newest sequence and the journal sequence after its newest
     /// record (the configured start for an empty stream).
+    ///
+    /// The two come from separate requests (the stream's state, then its newest
+    /// message), so they are read again until the stream's last sequence is the
+    /// same before and after the message: a killed exporter's publishes can
+    /// still be landing meanwhile, and a last sequence older than the message
+    /// let a resumed exporter's later publishes pass the expected-sequence check
+    /// with a gap before them (the kills test caught one: the stream at 90,945
+    /// by its state, its newest message journal record 90,971 at 90,972).
     async fn position(&mut self) -> std::result::Result<Result<(u64, u64)>, Retry> {
+        loop {
+            let (last, messages) = self.stream_state().await?;
+            let next = if messages == 0 {
+                Ok(self.options.start)
+            } else {
+                self.newest_record().await?.map(|newest| newest + 1)
+            };
+            let (settled, _) = self.stream_state().await?;
+            if settled == last {
+                return Ok(next.map(|next| (last, next)));
+            }
+        }
+    }
+
+    /// The stream's last sequence and how many messages it holds.
+    async fn stream_state(&mut self) -> std::result::Result<(u64, u64), Retry> {
         let stream = self
             .js
             .get_stream(&self.options.stream)
             .await
             .map_err(|e| e.to_string())?;
         let state = &stream.cached_info().state;
-        if state.messages == 0 {
-            return Ok(Ok((state.last_sequence, self.options.start)));
-        }
-        let last = state.last_sequence;
-        // The newest message on the export's subject (the stream's newest, unless a
-        // person deleted it): the stream stands at `last` either way.
+        Ok((state.last_sequence, state.messages))
+    }
+
+    /// The journal sequence of the newest message on the export's subject (the
+    /// stream's newest, unless a person deleted it).
+    async fn newest_record(&mut self) -> std::result::Result<Result<u64>, Retry> {
+        let stream = self
+            .js
+            .get_stream(&self.options.stream)
+            .await
+            .map_err(|e| e.to_string())?;
         let message = stream
             .get_last_raw_message_by_subject(self.subject.as_str())
             .await
             .map_err(|e| e.to_string())?;
         let found = match Exported::from_headers(&message.headers) {
-            Ok(found) if found.identity == self.tail.identity() => {
-                return Ok(Ok((last, found.sequence + 1)))
-            }
+            Ok(found) if found.identity == self.tail.identity() => return Ok(Ok(found.sequence)),
             Ok(found) => format!("{}:{}", found.identity, found.sequence),
             Err(found) => found,
         };
