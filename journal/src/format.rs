@@ -272,13 +272,22 @@ pub const fn frame_size(payload_len: usize) -> usize {
 pub fn encode_frame_body(dst: &mut [u8], sequence: u64, tag: u32, payload: &[u8]) -> u32 {
     debug_assert_eq!(dst.len(), frame_size(payload.len()));
     let len = (FRAME_HEADER_LEN + payload.len()) as u32;
-    dst[8..16].copy_from_slice(&sequence.to_le_bytes());
-    dst[16..20].copy_from_slice(&tag.to_le_bytes());
-    dst[20..24].copy_from_slice(&0u32.to_le_bytes());
+    dst[8..FRAME_HEADER_LEN].copy_from_slice(&frame_header(len, sequence, tag)[8..]);
     dst[FRAME_HEADER_LEN..len as usize].copy_from_slice(payload);
     let crc = frame_crc(len, &dst[8..len as usize]);
     dst[4..8].copy_from_slice(&crc.to_le_bytes());
     len
+}
+
+/// A frame's header: `len`, a zero checksum (filled in once the body is in
+/// place), `sequence`, `tag`, and the reserved zero word.
+#[inline]
+fn frame_header(len: u32, sequence: u64, tag: u32) -> [u8; FRAME_HEADER_LEN] {
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    header[0..4].copy_from_slice(&len.to_le_bytes());
+    header[8..16].copy_from_slice(&sequence.to_le_bytes());
+    header[16..20].copy_from_slice(&tag.to_le_bytes());
+    header
 }
 
 /// Appends a whole frame, its length included and its padding zeroed, to `out`.
@@ -287,11 +296,7 @@ pub fn encode_frame(out: &mut Vec<u8>, sequence: u64, tag: u32, payload: &[u8]) 
     let len = FRAME_HEADER_LEN + payload.len();
     let start = out.len();
     out.reserve(frame_size(payload.len()));
-    let mut header = [0u8; FRAME_HEADER_LEN];
-    header[0..4].copy_from_slice(&(len as u32).to_le_bytes());
-    header[8..16].copy_from_slice(&sequence.to_le_bytes());
-    header[16..20].copy_from_slice(&tag.to_le_bytes());
-    out.extend_from_slice(&header);
+    out.extend_from_slice(&frame_header(len as u32, sequence, tag));
     out.extend_from_slice(payload);
     out.extend_from_slice(&[0; ALIGN][..frame_size(payload.len()) - len]);
     let crc = frame_crc(len as u32, &out[start + 8..start + len]);
