@@ -14,7 +14,7 @@ pub enum Wait {
     /// 2 cores.
     Spin,
     /// Spin for the last 2 µs before each item, yield before that
-    /// ([`spin_towards`]): for rows where the bus under test has more threads
+    /// ([`spin_until`]): for rows where the bus under test has more threads
     /// than the machine has cores left beside the sender.
     SpinYielding,
     /// Sleep: late by the timer's slack (tens of µs), bursts after a late wake-up;
@@ -34,11 +34,26 @@ const SPIN_WITHIN_NS: u64 = 2_000;
 /// was most of seqlane's p99 to durable on 2 cores. The yield is a system call of
 /// a fraction of a µs when no other thread wants the core.
 #[inline]
-pub fn spin_towards(now: u64, due: u64) {
+fn spin_towards(now: u64, due: u64) {
     if due.saturating_sub(now) > SPIN_WITHIN_NS {
         std::thread::yield_now();
     } else {
         std::hint::spin_loop();
+    }
+}
+
+/// Waits until `due` ns after `epoch` as [`Wait::SpinYielding`] does, calling
+/// `between` before each step of the wait (a sender that also collects answers
+/// does it there).
+#[inline]
+pub fn spin_until(epoch: Instant, due: u64, mut between: impl FnMut()) {
+    loop {
+        let now = epoch.elapsed().as_nanos() as u64;
+        if now >= due {
+            return;
+        }
+        between();
+        spin_towards(now, due);
     }
 }
 
@@ -54,13 +69,7 @@ pub fn paced(epoch: Instant, rate: u64, count: u64, wait: Wait, mut send: impl F
                     std::hint::spin_loop();
                 }
             }
-            Wait::SpinYielding => loop {
-                let now = epoch.elapsed().as_nanos() as u64;
-                if now >= due {
-                    break;
-                }
-                spin_towards(now, due);
-            },
+            Wait::SpinYielding => spin_until(epoch, due, || {}),
             Wait::Sleep => {
                 let now = epoch.elapsed().as_nanos() as u64;
                 if now < due {

@@ -159,7 +159,7 @@ impl Bus for SeqlaneBus {
         };
         let gateway = running.engine.gateway();
         // One thread offers the commands on time (spinning before each, yielding
-        // while it is more than 2 µs off: `pacing::spin_towards`) and, in
+        // while it is more than 2 µs off: `pacing::spin_until`) and, in
         // the same loop, looks at the oldest receipts without blocking: a command
         // counts as done when this thread first sees it so, so no second thread
         // competes for the cores and no receipt waits for a wake-up.
@@ -185,14 +185,7 @@ impl Bus for SeqlaneBus {
         let interval = 1_000_000_000f64 / rate as f64;
         for i in 0..count {
             let due = (i as f64 * interval) as u64;
-            loop {
-                let now = epoch.elapsed().as_nanos() as u64;
-                if now >= due {
-                    break;
-                }
-                collect(&mut outstanding, epoch);
-                crate::pacing::spin_towards(now, due);
-            }
+            crate::pacing::spin_until(epoch, due, || collect(&mut outstanding, epoch));
             let receipt = gateway.submit(command(0, i)).expect("the engine is open");
             outstanding.push_back((due, receipt));
         }
