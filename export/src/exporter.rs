@@ -302,11 +302,7 @@ impl Exporter {
 
     /// Whether the stream still ends where this exporter last stored a record.
     async fn check(&mut self) -> std::result::Result<(), Retry> {
-        let stream = self
-            .js
-            .get_stream(&self.options.stream)
-            .await
-            .map_err(|e| e.to_string())?;
+        let stream = self.stream().await?;
         let last = stream.cached_info().state.last_sequence;
         if last == self.stream_last {
             Ok(())
@@ -357,38 +353,34 @@ impl Exporter {
     /// by its state, its newest message journal record 90,971 at 90,972).
     async fn position(&mut self) -> std::result::Result<Result<(u64, u64)>, Retry> {
         loop {
-            let (last, messages) = self.stream_state().await?;
-            let next = if messages == 0 {
+            let stream = self.stream().await?;
+            let state = &stream.cached_info().state;
+            let last = state.last_sequence;
+            let next = if state.messages == 0 {
                 Ok(self.options.start)
             } else {
-                self.newest_record().await?.map(|newest| newest + 1)
+                self.newest_record(&stream).await?.map(|newest| newest + 1)
             };
-            let (settled, _) = self.stream_state().await?;
-            if settled == last {
+            if self.stream().await?.cached_info().state.last_sequence == last {
                 return Ok(next.map(|next| (last, next)));
             }
         }
     }
 
-    /// The stream's last sequence and how many messages it holds.
-    async fn stream_state(&mut self) -> std::result::Result<(u64, u64), Retry> {
-        let stream = self
-            .js
+    /// The stream, with its state as of this request.
+    async fn stream(&self) -> std::result::Result<jetstream::stream::Stream, Retry> {
+        self.js
             .get_stream(&self.options.stream)
             .await
-            .map_err(|e| e.to_string())?;
-        let state = &stream.cached_info().state;
-        Ok((state.last_sequence, state.messages))
+            .map_err(|e| e.to_string())
     }
 
     /// The journal sequence of the newest message on the export's subject (the
     /// stream's newest, unless a person deleted it).
-    async fn newest_record(&mut self) -> std::result::Result<Result<u64>, Retry> {
-        let stream = self
-            .js
-            .get_stream(&self.options.stream)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn newest_record(
+        &self,
+        stream: &jetstream::stream::Stream,
+    ) -> std::result::Result<Result<u64>, Retry> {
         let message = stream
             .get_last_raw_message_by_subject(self.subject.as_str())
             .await
