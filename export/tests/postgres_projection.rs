@@ -121,14 +121,16 @@ fn killed_twenty_times_mid_batch_the_tables_equal_the_journal() {
     let mut written = 0;
     let mut next = 0;
     // PostgreSQL logs each connection lost inside a transaction: the kills go on
-    // until 20 have landed mid-batch.
+    // until 20 have landed mid-batch. About one kill in ten does on the 2-core
+    // VM (20 of 197 in one run), so up to 400 are tried: 200 left the test
+    // failing about as often as passing there.
     let torn = || {
         let log = std::fs::read_to_string(database.log()).unwrap();
         log.matches("unexpected EOF on client connection with an open transaction")
             .count()
     };
     let mut kills = 0;
-    while torn() < 20 && kills < 200 {
+    while torn() < 20 && kills < 400 {
         kills += 1;
         next = bank::write_commands(&journal, written, 800);
         written += 800;
