@@ -58,7 +58,7 @@
 
 mod checksum;
 
-pub use checksum::frame_crc;
+pub use checksum::{frame_crc, frame_crc_of};
 /// Identifies a seqlane journal segment.
 pub const MAGIC: [u8; 8] = *b"SEQLJRNL";
 /// The format version this build writes (it reads this one and version 1).
@@ -274,7 +274,7 @@ pub fn encode_frame_body(dst: &mut [u8], sequence: u64, tag: u32, payload: &[u8]
     let len = (FRAME_HEADER_LEN + payload.len()) as u32;
     dst[8..FRAME_HEADER_LEN].copy_from_slice(&frame_header(len, sequence, tag)[8..]);
     dst[FRAME_HEADER_LEN..len as usize].copy_from_slice(payload);
-    let crc = frame_crc(len, &dst[8..len as usize]);
+    let crc = frame_crc_of(len, sequence, tag, payload);
     dst[4..8].copy_from_slice(&crc.to_le_bytes());
     len
 }
@@ -294,13 +294,13 @@ fn frame_header(len: u32, sequence: u64, tag: u32) -> [u8; FRAME_HEADER_LEN] {
 #[inline]
 pub fn encode_frame(out: &mut Vec<u8>, sequence: u64, tag: u32, payload: &[u8]) {
     let len = FRAME_HEADER_LEN + payload.len();
-    let start = out.len();
+    let crc = frame_crc_of(len as u32, sequence, tag, payload);
+    let mut header = frame_header(len as u32, sequence, tag);
+    header[4..8].copy_from_slice(&crc.to_le_bytes());
     out.reserve(frame_size(payload.len()));
-    out.extend_from_slice(&frame_header(len as u32, sequence, tag));
+    out.extend_from_slice(&header);
     out.extend_from_slice(payload);
     out.extend_from_slice(&[0; ALIGN][..frame_size(payload.len()) - len]);
-    let crc = frame_crc(len as u32, &out[start + 8..start + len]);
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Decodes the frame at the start of `bytes` (the rest of the segment).
