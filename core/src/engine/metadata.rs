@@ -86,6 +86,10 @@ pub(crate) struct Stamper {
 impl Stamper {
     /// Takes the next command's metadata.
     pub(crate) fn stamp(&mut self, metadata: Option<&Arc<Metadata>>) {
+        if metadata.is_none() && self.current.is_none() {
+            // The common case, without metadata: nothing to drop or stamp.
+            return;
+        }
         self.current = metadata.map(|metadata| {
             let now = *self.now.get_or_insert_with(SystemTime::now);
             Arc::new(metadata.accepted(now))
