@@ -88,6 +88,9 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Postcard {
 /// business-logic thread's time (perf, the engine's throughput row).
 struct Append<'a>(&'a mut Vec<u8>);
 
+/// The longest slice `Append` copies byte by byte: a varint of a `u128`.
+const SHORT: usize = 19;
+
 impl postcard::ser_flavors::Flavor for Append<'_> {
     type Output = ();
 
@@ -97,9 +100,20 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
         Ok(())
     }
 
+    /// Postcard hands over each integer as a varint it has just written, byte by
+    /// byte, into a small buffer. A short slice is copied byte by byte: `memcpy`
+    /// would read it with one wide load, which waits until those byte stores
+    /// reach the cache (perf put a tenth of the business logic's samples there).
     #[inline]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
+        if data.len() <= SHORT {
+            self.0.reserve(data.len());
+            for &byte in data {
+                self.0.push(byte);
+            }
+        } else {
+            self.0.extend_from_slice(data);
+        }
         Ok(())
     }
 
