@@ -84,8 +84,8 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Postcard {
 
 /// Postcard's output appended in place to the caller's buffer. The crate's own
 /// `to_extend` moves the buffer in and out of its serializer and pushes each byte
-/// through `Extend`; with 12-byte events that took about a third of the
-/// business-logic thread's time (perf, the engine's throughput row).
+/// through `Extend`, which cost the business logic as much as the rest of its
+/// work per command (results/README.md).
 struct Append<'a>(&'a mut Vec<u8>);
 
 /// The longest slice `Append` copies byte by byte: a varint of a `u128`.

@@ -123,15 +123,18 @@ mod tests {
         let bytes: Vec<u8> = (0..SHORT_FRAME as u32 + 40)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
-        for end in 0..bytes.len() {
-            let payload = &bytes[end / 3..end];
+        // Every short length, then long ones (the crate's path).
+        let long = (SHORT_FRAME..SHORT_FRAME + 40).map(|len| 0..len);
+        for range in (0..bytes.len()).map(|end| end / 3..end).chain(long) {
+            let payload = &bytes[range];
             for (sequence, tag) in [(0, 0), (7, 3), (u64::MAX, u32::MAX)] {
                 let mut frame = vec![0; super::super::frame_size(payload.len())];
                 let len = super::super::encode_frame_body(&mut frame, sequence, tag, payload);
                 assert_eq!(
                     frame_crc_of(len, sequence, tag, payload),
                     frame_crc(len, &frame[8..len as usize]),
-                    "{sequence} {tag} {end}"
+                    "{sequence} {tag} {}",
+                    payload.len()
                 );
             }
         }
