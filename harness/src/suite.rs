@@ -160,7 +160,25 @@ fn notes(plan: &Plan, topologies: &[Topology], cores: &[usize]) -> Vec<String> {
             "fewer than 2 cores: ping-pong and latency runs are not pinned either.".to_owned(),
         );
     }
+    if let Some(monitors) = kernel_monitors() {
+        notes.push(format!(
+            "{monitors} `kdamond` thread(s) (DAMON, the kernel's memory-access monitor) run here: \
+             one can take a busy core for about a millisecond, which shows in the p99 of a latency \
+             row that lasts a fraction of a second (results/README.md)."
+        ));
+    }
     notes
+}
+
+/// How many `kdamond` threads run on this machine, if any.
+fn kernel_monitors() -> Option<usize> {
+    let count = std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("comm")).ok())
+        .filter(|comm| comm.starts_with("kdamond"))
+        .count();
+    (count > 0).then_some(count)
 }
 
 /// How the harness was started, as a shell would take it back.
