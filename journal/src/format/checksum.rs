@@ -44,17 +44,7 @@ mod hardware {
 
     #[target_feature(enable = "sse4.2")]
     pub(super) fn frame_crc(len: u32, body: &[u8]) -> u32 {
-        let mut words = body.chunks_exact(8);
-        let mut crc = u64::from(_mm_crc32_u32(!0, len));
-        for word in &mut words {
-            let word = u64::from_le_bytes(word.try_into().expect("chunks of eight"));
-            crc = _mm_crc32_u64(crc, word);
-        }
-        let mut crc = crc as u32;
-        for &byte in words.remainder() {
-            crc = _mm_crc32_u8(crc, byte);
-        }
-        !crc
+        finish(u64::from(_mm_crc32_u32(!0, len)), body)
     }
 
     /// As `frame_crc` over the stored body: the sequence, then the tag and the
@@ -64,7 +54,14 @@ mod hardware {
         let mut crc = u64::from(_mm_crc32_u32(!0, len));
         crc = _mm_crc32_u64(crc, sequence);
         crc = _mm_crc32_u64(crc, u64::from(tag));
-        let mut words = payload.chunks_exact(8);
+        finish(crc, payload)
+    }
+
+    /// Runs `crc` on over `bytes`, eight at a time, then the rest one by one, and
+    /// returns the checksum.
+    #[target_feature(enable = "sse4.2")]
+    fn finish(mut crc: u64, bytes: &[u8]) -> u32 {
+        let mut words = bytes.chunks_exact(8);
         for word in &mut words {
             let word = u64::from_le_bytes(word.try_into().expect("chunks of eight"));
             crc = _mm_crc32_u64(crc, word);
