@@ -352,8 +352,8 @@ impl Exporter {
     /// with a gap before them (the kills test caught one: the stream at 90,945
     /// by its state, its newest message journal record 90,971 at 90,972).
     async fn position(&mut self) -> std::result::Result<Result<(u64, u64)>, Retry> {
+        let mut stream = self.stream().await?;
         loop {
-            let stream = self.stream().await?;
             let state = &stream.cached_info().state;
             let last = state.last_sequence;
             let next = if state.messages == 0 {
@@ -361,7 +361,9 @@ impl Exporter {
             } else {
                 self.newest_record(&stream).await?.map(|newest| newest + 1)
             };
-            if self.stream().await?.cached_info().state.last_sequence == last {
+            // The state read after the message is the next try's state before it.
+            stream = self.stream().await?;
+            if stream.cached_info().state.last_sequence == last {
                 return Ok(next.map(|next| (last, next)));
             }
         }
